@@ -1,0 +1,136 @@
+# easy-transformer の本とパッケージのビルド。
+# 新しいマシンでも `make book` と `make test` だけで依存の準備から済むようにしてある。
+# 依存の準備は何度実行しても安全（済んでいれば何もしない）。
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SPHINXBUILD := $(VENV)/bin/sphinx-build
+SPHINXOPTS ?= -W --keep-going -n -q
+VENV_STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+SYSDEPS_STAMP := build/.system-deps
+
+GEN := book/_generated
+FIGDIR := $(GEN)/figures
+STATIC := $(GEN)/static
+DIST := dist
+
+PKG_SRC := $(shell find easy_transformer -name '*.py' 2>/dev/null)
+FIG_SCRIPTS := $(filter-out figures_src/_%.py,$(wildcard figures_src/*.py))
+FIG_STAMPS := $(patsubst figures_src/%.py,$(FIGDIR)/.%.stamp,$(FIG_SCRIPTS))
+MMD_SRC := $(wildcard figures_src/mermaid/*.mmd)
+MMD_OUT := $(foreach f,$(MMD_SRC),$(foreach ext,svg pdf png,$(FIGDIR)/$(basename $(notdir $(f))).$(ext)))
+STATIC_OUT := $(STATIC)/mathjax/tex-svg-full.js $(STATIC)/cover.png
+BOOK_SRC := $(shell find book listings -type f \( -name '*.md' -o -name '*.py' -o -name '*.sty' -o -name '*.css' -o -name '*.dic' \) -not -path 'book/_generated/*' 2>/dev/null) conf.py tools/sphinxext/bookext.py
+
+MMDC := node_modules/.bin/mmdc -q -p tools/puppeteer-config.json -c tools/mermaid-config.json -b white
+
+.PHONY: help book html pdf epub figures test lint clean distclean live setup deps-python deps-node deps-system check-book
+
+help: ## このヘルプを表示する
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
+
+# ---- 依存の準備 -------------------------------------------------------------
+
+setup: deps-system deps-python deps-node ## 依存（Debian パッケージ・Python・npm）をすべて準備する
+
+deps-system: $(SYSDEPS_STAMP)
+$(SYSDEPS_STAMP): tools/ensure-system-deps.sh
+	bash tools/ensure-system-deps.sh
+	@mkdir -p $(@D) && touch $@
+
+deps-python: $(VENV_STAMP)
+$(VENV_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+deps-node: $(NPM_STAMP)
+$(NPM_STAMP): package.json package-lock.json | $(SYSDEPS_STAMP)
+	PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# ---- 図 ---------------------------------------------------------------------
+
+figures: $(FIG_STAMPS) $(MMD_OUT) $(STATIC_OUT) ## 図をすべて生成する（変更があったものだけ）
+
+$(FIGDIR)/.%.stamp: figures_src/%.py figures_src/_figlib.py $(PKG_SRC) | $(VENV_STAMP)
+	@mkdir -p $(FIGDIR)
+	cd figures_src && ../$(PY) $*.py
+	@touch $@
+
+$(FIGDIR)/%.svg: figures_src/mermaid/%.mmd tools/mermaid-config.json | $(NPM_STAMP)
+	@mkdir -p $(FIGDIR)
+	$(MMDC) -i $< -o $@
+$(FIGDIR)/%.pdf: figures_src/mermaid/%.mmd tools/mermaid-config.json | $(NPM_STAMP)
+	@mkdir -p $(FIGDIR)
+	$(MMDC) -i $< -o $@ --pdfFit
+$(FIGDIR)/%.png: figures_src/mermaid/%.mmd tools/mermaid-config.json | $(NPM_STAMP)
+	@mkdir -p $(FIGDIR)
+	$(MMDC) -i $< -o $@ -s 2
+
+$(STATIC)/mathjax/tex-svg-full.js: | $(NPM_STAMP)
+	@mkdir -p $(@D)
+	cp node_modules/mathjax/es5/tex-svg-full.js $@
+
+$(STATIC)/cover.png: $(FIGDIR)/.cover.stamp
+	@mkdir -p $(@D)
+	cp $(FIGDIR)/cover.png $@
+
+# ---- 本 ---------------------------------------------------------------------
+
+book: html pdf epub ## 依存の準備から HTML・PDF・EPUB の生成までを行う
+	cd build && rm -f ../$(DIST)/easy-transformer-html.zip && cp -r html easy-transformer-html \
+	  && zip -qr ../$(DIST)/easy-transformer-html.zip easy-transformer-html && rm -rf easy-transformer-html
+	@echo "成果物: $(DIST)/easy-transformer.pdf $(DIST)/easy-transformer.epub $(DIST)/html/ $(DIST)/easy-transformer-html.zip"
+
+html: $(DIST)/html/index.html ## HTML を dist/html に作る
+$(DIST)/html/index.html: $(BOOK_SRC) figures | $(VENV_STAMP)
+	$(SPHINXBUILD) $(SPHINXOPTS) -b html -c . -d build/doctrees/html book build/html
+	rm -rf $(DIST)/html && mkdir -p $(DIST) && cp -r build/html $(DIST)/html
+
+epub: $(DIST)/easy-transformer.epub ## EPUB を作る
+$(DIST)/easy-transformer.epub: $(BOOK_SRC) figures | $(VENV_STAMP) $(SYSDEPS_STAMP)
+	rm -rf build/epub
+	$(SPHINXBUILD) $(SPHINXOPTS) -b epub -t epub -c . -d build/doctrees/epub book build/epub
+	mkdir -p $(DIST) && cp build/epub/easy-transformer.epub $@
+
+pdf: $(DIST)/easy-transformer.pdf ## PDF（B5 判、upLaTeX）を作る
+$(DIST)/easy-transformer.pdf: $(BOOK_SRC) figures | $(VENV_STAMP) $(SYSDEPS_STAMP)
+	$(SPHINXBUILD) $(SPHINXOPTS) -b latex -c . -d build/doctrees/latex book build/latex
+	$(MAKE) -C build/latex all-pdf LATEXMKOPTS='-silent' > build/latex/make.log 2>&1 \
+	  || { tail -60 build/latex/make.log; exit 1; }
+	mkdir -p $(DIST) && cp build/latex/easy-transformer.pdf $@
+
+check-book: ## できた本を検査する（epubcheck、PDF のフォント埋め込み、HTML のオフライン性）
+	$(PY) tools/check_book.py
+
+live: $(VENV_STAMP) figures ## 執筆用のライブプレビュー（http://127.0.0.1:8000）
+	$(VENV)/bin/sphinx-autobuild -c . -b html -d build/doctrees/live book build/live \
+	  --watch listings --watch easy_transformer --watch conf.py --ignore '*/_generated/*'
+
+# ---- テストと検査 -----------------------------------------------------------
+
+test: $(VENV_STAMP) ## 本文と listings の全コード、パッケージの単体テストを実行する
+	$(PY) -m pytest
+
+lint: $(VENV_STAMP) $(NPM_STAMP) ## 日本語の校正（textlint）、ruff、mypy、ワークフローの検査
+	node_modules/.bin/textlint 'book/**/*.md'
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(VENV)/bin/zizmor --offline --quiet .github/workflows
+
+clean: ## 生成物（build/・dist/・生成した図）を消す
+	rm -rf build dist $(GEN)
+
+distclean: clean ## 生成物に加えて .venv と node_modules も消す
+	rm -rf $(VENV) node_modules

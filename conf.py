@@ -1,0 +1,221 @@
+"""本書の Sphinx 設定（HTML・PDF・EPUB の 3 形式で共通）。
+
+書名・著者・版はこのファイルの冒頭の 1 か所で決め、表紙・奥付・EPUB の書誌情報は
+すべてここから作る。ビルドは Makefile から行う（`make book`）。
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "tools" / "sphinxext"))
+
+# -- 書誌情報（ここだけを書き換える） -------------------------------------------
+book_title = "作って学ぶ Transformer"
+book_subtitle = "言語処理系の実装者のための LLM 入門"
+project = "easy-transformer"
+author = "easy-transformer 執筆チーム"
+release = "0.1.0"  # 版。リリースのタグ v0.1.0 と揃える
+version = release
+# EPUB の識別子。XML の名前として正しい形（コロンなし）で、版が変わっても同じにする
+book_identifier = "easy-transformer-6f1f3c0e-5d0a-4c55-9a3e-2f3b8c1d7e42"
+copyright_holder = author
+license_code = "MIT"
+license_text = "CC BY 4.0"
+language = "ja"
+
+
+def _git(*args: str) -> str:
+    """git の出力を返す。git が無い・リポジトリでない場合は空文字列。"""
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return out.stdout.strip()
+
+
+# ビルド日は SOURCE_DATE_EPOCH があればそれを使い、同じコミットから同じ本ができるようにする。
+_epoch = os.environ.get("SOURCE_DATE_EPOCH") or _git("log", "-1", "--format=%ct")
+build_date = (
+    datetime.datetime.fromtimestamp(int(_epoch), tz=datetime.timezone.utc).date()
+    if _epoch
+    else datetime.date.today()
+)
+build_date_ja = f"{build_date.year}年{build_date.month}月{build_date.day}日"
+build_commit = _git("rev-parse", "--short=12", "HEAD") or "不明"
+copyright = f"{build_date.year}, {copyright_holder}"  # noqa: A001（Sphinx の設定名）
+
+# -- 全形式に共通 -----------------------------------------------------------------
+extensions = [
+    "myst_parser",
+    "sphinx_copybutton",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.imgmath",
+    "bookext",
+]
+root_doc = "index"
+source_suffix = {".md": "markdown"}
+exclude_patterns = ["_generated/cache", "**/README.md"]
+templates_path: list[str] = []
+numfig = True
+numfig_format = {
+    "figure": "図 %s",
+    "table": "表 %s",
+    "code-block": "リスト %s",
+    "section": "%s 節",
+}
+numfig_secnum_depth = 1
+pygments_style = "default"
+nitpicky = True
+
+myst_enable_extensions = [
+    "colon_fence",
+    "dollarmath",
+    "amsmath",
+    "deflist",
+    "substitution",
+]
+myst_heading_anchors = 3
+myst_substitutions = {
+    "book_title": book_title,
+    "release": release,
+}
+# 本文の python ブロックは sybil が実行する。ハイライトも python で行う。
+highlight_language = "python3"
+
+# -- HTML -------------------------------------------------------------------------
+html_theme = "sphinx_book_theme"
+html_title = book_title
+html_static_path = ["book/_generated/static", "book/_static"]
+html_css_files = ["book.css"]
+html_theme_options = {
+    "show_toc_level": 2,
+    "use_download_button": False,
+    "use_fullscreen_button": False,
+    "use_source_button": False,
+    "show_navbar_depth": 1,
+    "home_page_in_toc": True,
+    # pydata-sphinx-theme は既定で外部のアイコンやアナリティクスを読まないが、念のため明示する
+    "icon_links": [],
+}
+html_last_updated_fmt = build_date_ja
+html_copy_source = False
+html_show_sourcelink = False
+# CDN を使わない: MathJax は npm で入れたものを _static にコピーして使う（Makefile 参照）。
+# SVG 出力の版はフォントを別ファイルで読まないので file:// でも表示できる。
+mathjax_path = "mathjax/tex-svg-full.js"
+# EPUB では数式を画像（SVG）にする。`-t epub` を付けたビルドでだけ切り替える。
+html_math_renderer = "imgmath" if tags.has("epub") else "mathjax"  # type: ignore[name-defined]  # noqa: F821
+imgmath_image_format = "svg"
+imgmath_font_size = 12
+imgmath_latex_preamble = r"\usepackage{amsmath,amssymb,bm}"
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
+
+# -- EPUB -------------------------------------------------------------------------
+epub_title = f"{book_title}――{book_subtitle}"
+epub_author = author
+epub_publisher = author
+epub_copyright = copyright
+epub_language = "ja"
+epub_identifier = book_identifier
+epub_uid = book_identifier  # epub_identifier と一致させないと epubcheck が NCX-001 を出す
+epub_scheme = "uuid"
+epub_basename = "easy-transformer"
+epub_cover = ("_static/cover.png", "epub-cover.html")
+epub_show_urls = "footnote"
+epub_exclude_files = ["search.html"]
+epub_tocdepth = 2
+epub_description = book_subtitle
+
+# -- LaTeX / PDF ------------------------------------------------------------------
+latex_engine = "uplatex"
+latex_docclass = {"manual": "jsbook"}
+latex_documents = [
+    (root_doc, "easy-transformer.tex", book_title, author, "manual", False),
+]
+latex_toplevel_sectioning = "part"
+latex_show_urls = "footnote"
+latex_show_pagerefs = False
+latex_additional_files = ["book/_latex/easy-transformer.dic"]
+
+
+def _latex_escape(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("_", r"\_")):
+        text = text.replace(a, b)
+    return text
+
+
+_titlepage = rf"""
+\begin{{titlepage}}
+  \thispagestyle{{empty}}
+  \vspace*{{0.18\textheight}}
+  \begin{{center}}
+    {{\Huge\bfseries {_latex_escape(book_title)}\par}}
+    \vspace{{1.2em}}
+    {{\Large {_latex_escape(book_subtitle)}\par}}
+    \vspace{{0.25\textheight}}
+    {{\large {_latex_escape(author)}\par}}
+    \vspace{{1.5em}}
+    {{\normalsize 第 {_latex_escape(release)} 版\quad {build_date_ja}\par}}
+  \end{{center}}
+\end{{titlepage}}
+"""
+
+_colophon = rf"""
+\clearpage
+\thispagestyle{{empty}}
+\vspace*{{\fill}}
+\begin{{center}}
+\begin{{minipage}}{{0.8\textwidth}}
+  \noindent{{\large\bfseries {_latex_escape(book_title)}}}\par
+  \noindent{{\small {_latex_escape(book_subtitle)}}}\par
+  \vspace{{0.6em}}\hrule\vspace{{0.8em}}
+  \noindent\begin{{tabular}}{{@{{}}ll@{{}}}}
+    版 & 第 {_latex_escape(release)} 版 \\
+    ビルド日 & {build_date_ja} \\
+    コミット & \texttt{{{_latex_escape(build_commit)}}} \\
+    著者 & {_latex_escape(author)} \\
+    ライセンス & 本文と図は {license_text}、コードは {license_code} \\
+  \end{{tabular}}\par
+  \vspace{{0.8em}}\hrule\vspace{{0.6em}}
+  \noindent{{\footnotesize 本書に掲載したコードはすべて \texttt{{make test}} で実行して検証しています。
+  正誤表はリポジトリの \texttt{{ERRATA.md}} にあります。}}
+\end{{minipage}}
+\end{{center}}
+"""
+
+latex_elements = {
+    "papersize": "b5j",  # JIS B5（182mm × 257mm）
+    "pointsize": "10pt",
+    "extraclassoptions": "uplatex,openany",
+    "releasename": "版",
+    # 和文フォントを PDF に埋め込む（pxchfon で原ノ味フォントを指定する）
+    "fontpkg": r"""
+\usepackage[haranoaji]{pxchfon}
+\usepackage{tgtermes}
+\usepackage{tgheros}
+\renewcommand{\ttdefault}{txtt}
+""",
+    "preamble": r"""
+\usepackage{amsmath,amssymb,bm}
+\usepackage{bookpreamble}
+""",
+    "maketitle": _titlepage,
+    "atendofbody": _colophon,
+    "sphinxsetup": "verbatimwithframe=true, VerbatimColor={rgb}{0.97,0.97,0.97}",
+    "fvset": r"\fvset{fontsize=\small}",
+    "printindex": r"\printindex",
+}
+latex_additional_files.append("book/_latex/bookpreamble.sty")
+
+# 前付け・付録として扱う文書（bookext が LaTeX の \frontmatter・\appendix を入れる）
+book_frontmatter = ["frontmatter/preface", "frontmatter/setup"]
+book_backmatter_prefix = "appendix/"

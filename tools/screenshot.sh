@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# HTML のページをヘッドレス Chromium で PNG にする（目で確かめるため）。
+# 使い方: tools/screenshot.sh dist/html/frontmatter/preface.html out.png [幅x高さ]
+set -euo pipefail
+page=$(realpath "$1"); out=$2; size=${3:-1280,2000}
+profile=$(mktemp -d)
+trap 'rm -rf "$profile"' EXIT
+chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+  --disable-background-networking --disable-component-update --disable-sync \
+  --user-data-dir="$profile" --hide-scrollbars --virtual-time-budget=8000 \
+  --window-size="$size" --screenshot="$out" "file://$page" >/dev/null 2>&1
+echo "$out"

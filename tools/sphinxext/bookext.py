@@ -1,0 +1,83 @@
+"""本書のための小さな Sphinx 拡張。
+
+- LaTeX: 前付け（はじめに・環境構築）を番号なしの章に、付録を \\appendix 以下の章にする。
+  本の構造は「部（\\part）→ 章 → 節」なので、ルートの toctree に並ぶ文書の見出しは
+  既定ではすべて \\part になる。前付けと付録だけ 1 段深くして \\chapter にする。
+- EPUB: 画像は PNG を優先する（Mermaid の SVG は epubcheck を通らないため）。
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.writers.latex import LaTeXTranslator
+
+
+# 見出しに手で書いた「第1部」「第12章」。HTML と EPUB ではこれが番号になり、
+# LaTeX では jsbook が番号を振るので取り除く。
+_NUMBER_PREFIX = re.compile(r"^第\s*[0-9０-９]+\s*[部章]\s*")
+
+
+class BookLaTeXTranslator(LaTeXTranslator):
+    """前付け・本編・付録の切り替えを入れる LaTeX 翻訳器。"""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._matter = "cover"
+        self._shifted: list[bool] = []
+        # 最初の toctree の見出し（「前付け」）が目次の題にならないようにする
+        self.elements["contentsname"] = self.babel_renewcommand(r"\contentsname", "目次")
+
+    def visit_title(self, node: nodes.Element) -> None:
+        if isinstance(node.parent, nodes.section) and self.sectionlevel <= 1 and node.children:
+            first = node.children[0]
+            if isinstance(first, nodes.Text):
+                stripped = _NUMBER_PREFIX.sub("", first.astext())
+                if stripped != first.astext():
+                    node.replace(first, nodes.Text(stripped))
+        super().visit_title(node)
+
+    def _matter_of(self, docname: str) -> str:
+        cfg = self.config
+        if docname in cfg.book_frontmatter:
+            return "front"
+        if docname.startswith(cfg.book_backmatter_prefix):
+            return "back"
+        return "main"
+
+    def visit_start_of_file(self, node: nodes.Element) -> None:
+        matter = self._matter_of(node["docname"])
+        if matter != self._matter:
+            command = {
+                "front": r"\etfrontmatter",
+                "main": r"\etmainmatter",
+                "back": r"\etappendix",
+            }[matter]
+            self.body.append("\n" + command + "\n")
+            self._matter = matter
+        super().visit_start_of_file(node)
+        shift = matter in ("front", "back")
+        self._shifted.append(shift)
+        if shift:
+            self.sectionlevel += 1
+
+    def depart_start_of_file(self, node: nodes.Element) -> None:
+        if self._shifted.pop():
+            self.sectionlevel -= 1
+        super().depart_start_of_file(node)
+
+
+def _prefer_png_in_epub(app: Sphinx) -> None:
+    if app.builder.name == "epub":
+        app.builder.supported_image_types = ["image/png", "image/jpeg", "image/gif"]
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_config_value("book_frontmatter", [], "env", types=frozenset({list}))
+    app.add_config_value("book_backmatter_prefix", "appendix/", "env", types=frozenset({str}))
+    app.set_translator("latex", BookLaTeXTranslator, override=True)
+    app.connect("builder-inited", _prefer_png_in_epub)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
