@@ -12,10 +12,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
 import warnings
 from pathlib import Path
+from types import ModuleType
 
 import matplotlib
 
@@ -82,3 +84,17 @@ class FigureWriter:
             fig.savefig(target, format=fmt, metadata=_METADATA[fmt])
             self.written.append(target)
         plt.close(fig)
+
+
+def load_listing(relpath: str) -> ModuleType:
+    """listings/ のファイルをモジュールとして読み込む（名前が数字で始まるため import 文は使えない）。
+
+    図のスクリプトは本文に載せたコードをそのまま使い、同じ処理を 2 か所に書かない。
+    """
+    path = ROOT / "listings" / relpath
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

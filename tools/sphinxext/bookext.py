@@ -4,6 +4,8 @@
   本の構造は「部（\\part）→ 章 → 節」なので、ルートの toctree に並ぶ文書の見出しは
   既定ではすべて \\part になる。前付けと付録だけ 1 段深くして \\chapter にする。
 - EPUB: 画像は PNG を優先する（Mermaid の SVG は epubcheck を通らないため）。
+- 全形式: 原稿は 1 文 1 行で書くので、和文の行末の改行を取り除く。
+  HTML は改行を空白として表示するため、取り除かないと「。」の後に余計な空白が入る。
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from docutils import nodes
 from sphinx.application import Sphinx
+from sphinx.transforms import SphinxTransform
 from sphinx.writers.latex import LaTeXTranslator
 
 
@@ -70,6 +73,26 @@ class BookLaTeXTranslator(LaTeXTranslator):
         super().depart_start_of_file(node)
 
 
+# 和文の文字（かな・漢字・全角の記号）
+_CJK = r"\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_JA_NEWLINE = re.compile(rf"(?<=[{_CJK}])\n|\n(?=[{_CJK}])")
+
+
+class JoinJapaneseLines(SphinxTransform):
+    """和文の文字に接する改行を取り除く（英文どうしの改行は空白のまま残す）。"""
+
+    default_priority = 500
+
+    def apply(self, **kwargs: Any) -> None:
+        skip = (nodes.literal_block, nodes.literal, nodes.raw, nodes.math, nodes.math_block)
+        for node in list(self.document.findall(nodes.Text)):
+            if isinstance(node.parent, skip) or "\n" not in node:
+                continue
+            joined = _JA_NEWLINE.sub("", str(node))
+            if joined != str(node):
+                node.parent.replace(node, nodes.Text(joined))
+
+
 def _prefer_png_in_epub(app: Sphinx) -> None:
     if app.builder.name == "epub":
         app.builder.supported_image_types = ["image/png", "image/jpeg", "image/gif"]
@@ -79,5 +102,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("book_frontmatter", [], "env", types=frozenset({list}))
     app.add_config_value("book_backmatter_prefix", "appendix/", "env", types=frozenset({str}))
     app.set_translator("latex", BookLaTeXTranslator, override=True)
+    app.add_transform(JoinJapaneseLines)
     app.connect("builder-inited", _prefer_png_in_epub)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
