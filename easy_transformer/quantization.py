@@ -67,7 +67,7 @@ def dequantize(q: Tensor, scale: Tensor) -> Tensor:
 
 
 def _per_row(scale: Tensor, ndim: int) -> Tensor:
-    """形状 (out,) の scale を、(out, 1, ..., 1) にして行ごとに掛けられる形にする。"""
+    """形状 (out,) の scale を (out, 1, ..., 1) にし、行ごとに掛ける。"""
     return scale.reshape(-1, *([1] * (ndim - 1)))
 
 
@@ -144,7 +144,7 @@ class QuantizedLinear(nn.Module):
 def quantize_linear_layers(
     model: nn.Module, *, skip: Collection[str] = ()
 ) -> nn.Module:
-    """モデル内の `nn.Linear` を `QuantizedLinear` に置き換えたコピーを返す。
+    """モデル内の `nn.Linear` を `QuantizedLinear` に替えたコピーを返す。
 
     元のモデルは変更しない。返すコピーは推論用なので `eval()` にしてある。
 
@@ -163,8 +163,8 @@ def quantize_linear_layers(
 
     Args:
         model: 量子化するモデル。
-        skip: 量子化しないモジュールの名前（`model.named_modules()` の名前）。
-            名前が一致するか、その名前の下にある層を飛ばす。
+        skip: 量子化しないモジュールの名前（`named_modules()` の名前）。
+            名前が一致する層と、その名前の下にある層を飛ばす。
     """
     quantized = copy.deepcopy(model).eval()
     counts: dict[int, int] = {}
@@ -193,7 +193,7 @@ def quantize_linear_layers(
 
 
 def torch_ao_quantize_dynamic(model: nn.Module) -> nn.Module:
-    """`torch.ao.quantization.quantize_dynamic` で `nn.Linear` を int8 にする。
+    """`torch.ao` の `quantize_dynamic` で `nn.Linear` を int8 にする。
 
     自前の `quantize_linear_layers` と比べるための薄い包みである。
     元のモデルは変更せず、`eval()` にしたコピーを返す。
@@ -237,8 +237,14 @@ def torch_ao_quantize_dynamic(model: nn.Module) -> nn.Module:
         quantized: nn.Module = quantize_dynamic(  # type: ignore[no-untyped-call]
             model, {nn.Linear}, dtype=torch.qint8
         )
+    # 同じ警告が内部の 2 か所（quantize_dynamic と convert）から出るので、
+    # 種類と文面が同じものは 1 回にまとめる
+    seen: set[tuple[type[Warning], str]] = set()
     for w in caught:
-        warnings.warn(w.message, stacklevel=2)
+        key = (w.category, str(w.message))
+        if key not in seen:
+            seen.add(key)
+            warnings.warn(w.message, stacklevel=2)
     return quantized
 
 
@@ -298,7 +304,7 @@ def _unique_nbytes(tensors: list[Tensor]) -> int:
     seen: set[tuple[int, int]] = set()
     total = 0
     for t in tensors:
-        key = (t.untyped_storage().data_ptr(), t.storage_offset())
+        key = (t.untyped_storage().data_ptr(), int(t.storage_offset()))
         if key in seen:
             continue
         seen.add(key)

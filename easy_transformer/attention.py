@@ -1,0 +1,215 @@
+"""注意機構（第2部・第3部）。
+
+マスクの作り方、縮小付き内積注意（scaled dot-product attention）、生成を
+速くする KV キャッシュ、それらを束ねる `MultiHeadAttention` の順に並べる。
+
+マスクはこのパッケージのどこでも同じ約束で扱う: (..., q_len, k_len) に
+放送（broadcast）できる bool のテンソルで、True が「注意してよい」位置。
+これは F.scaled_dot_product_attention の bool マスクと同じ向きで、
+nn.MultiheadAttention の key_padding_mask（True が隠す）とは逆向き。
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from easy_transformer.embedding import RotaryEmbedding
+
+
+def causal_mask(
+    q_len: int,
+    k_len: int | None = None,
+    device: torch.device | None = None,
+) -> Tensor:
+    """因果マスク (q_len, k_len): クエリは自分より後ろのキーを見ない。
+
+    k_len > q_len のとき（KV キャッシュに過去のキーがある）は、クエリが
+    キーの列の末尾に並んでいるとみなす。
+    """
+    k_len = q_len if k_len is None else k_len
+    ones = torch.ones(q_len, k_len, dtype=torch.bool, device=device)
+    return ones.tril(diagonal=k_len - q_len)
+
+
+def padding_mask(ids: Tensor, pad_id: int) -> Tensor:
+    """パディングのキーを隠すマスク (batch, 1, 1, seq) を ID から作る。
+
+    真ん中の 2 つの 1 は、ヘッドとクエリの次元へ放送するため。
+    """
+    return (ids != pad_id)[:, None, None, :]
+
+
+def combine_masks(*masks: Tensor | None) -> Tensor | None:
+    """マスクを論理積で 1 つにまとめる（None は「何も隠さない」）。"""
+    combined: Tensor | None = None
+    for mask in masks:
+        if mask is not None:
+            combined = mask if combined is None else combined & mask
+    return combined
+
+
+def check_mask(mask: Tensor, scores_shape: torch.Size) -> None:
+    """マスクが bool で、(batch, heads, q_len, k_len) に放送できるかを見る。"""
+    if mask.dtype != torch.bool:
+        raise TypeError(
+            f"マスクは bool（True が注意してよい位置）で渡してください。"
+            f"いまは {mask.dtype} です。0/1 の整数なら mask.bool() で、"
+            "加算型の float マスク（0 と -inf）なら mask == 0 で変換できます。"
+        )
+    try:
+        ok = torch.broadcast_shapes(mask.shape, scores_shape) == scores_shape
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"マスクの形 {tuple(mask.shape)} が注意のスコアの形 "
+            f"(batch, heads, q_len, k_len) = {tuple(scores_shape)} に"
+            "放送できません。因果マスクは (q_len, k_len)、パディングの"
+            "マスクは padding_mask() の (batch, 1, 1, k_len) にしてください。"
+        )
+
+
+def scaled_dot_product_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    """softmax(q kᵀ / √d_k) v を計算し、(出力, 注意の重み) を返す。
+
+    q: (..., q_len, d_k)、k: (..., k_len, d_k)、v: (..., k_len, d_v)。
+    すべてのキーが隠された行は、F.scaled_dot_product_attention に
+    合わせて重みを 0 にする（出力も 0）。
+    """
+    # √d_k で割らないと、次元が大きいほど内積の分散が大きくなり、
+    # softmax が 1 つのキーに張り付いて勾配が消える
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+    if mask is not None:
+        check_mask(mask, scores.shape)
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = scores.softmax(dim=-1)
+    if mask is not None:
+        # 全部隠れた行は softmax が 0/0 で NaN になるので 0 で上書きする
+        weights = weights.masked_fill(~mask, 0.0)
+    if dropout_p > 0.0:
+        weights = F.dropout(weights, dropout_p)
+    return weights @ v, weights
+
+
+class KVCache:
+    """1 つの自己注意の層が、これまでの位置について計算したキーと値。
+
+    生成では 1 トークンずつ進む。過去の位置のキーと値は変わらないので、
+    取っておけば新しい 1 トークンの分だけ計算すればよい。
+    """
+
+    def __init__(self) -> None:
+        self.k: Tensor | None = None
+        self.v: Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        """取ってある位置の数（次のトークンの位置の番号でもある）。"""
+        return 0 if self.k is None else self.k.size(-2)
+
+    def append(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """新しい位置のキーと値を後ろに足し、過去の分と合わせて返す。"""
+        if self.k is not None and self.v is not None:
+            k = torch.cat([self.k, k], dim=-2)
+            v = torch.cat([self.v, v], dim=-2)
+        self.k, self.v = k, v
+        return k, v
+
+
+class MultiHeadAttention(nn.Module):
+    """多頭注意（multi-head attention）。自己注意とクロス注意の両方に使う。
+
+    d_model 次元を n_heads 個のヘッドに分け、それぞれが独立に注意を計算
+    してから結合する。context を渡せばクロス注意（クエリは x から、
+    キーと値は context から）、渡さなければ自己注意になる。
+
+    fast=True なら F.scaled_dot_product_attention で計算する（速いが注意の
+    重みを返さない）。fast=False なら上の自前の関数で計算し、重みも返す。
+    属性 fast はあとから書き換えてよい。
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        causal: bool = False,
+        fast: bool = True,
+        rotary: RotaryEmbedding | None = None,
+    ) -> None:
+        super().__init__()
+        if d_model % n_heads != 0:
+            raise ValueError(
+                f"d_model={d_model} が n_heads={n_heads} で割り切れません。"
+                "各ヘッドが d_model / n_heads 次元を受け持つので、割り切れる"
+                "組み合わせにしてください（例: d_model=512, n_heads=8）。"
+            )
+        self.n_heads = n_heads
+        self.dropout = dropout
+        self.causal = causal
+        self.fast = fast
+        self.rotary = rotary
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        """(batch, seq, d_model) → (batch, heads, seq, d_model / heads)。"""
+        batch, seq, d_model = x.shape
+        x = x.view(batch, seq, self.n_heads, d_model // self.n_heads)
+        return x.transpose(1, 2)
+
+    def forward(
+        self,
+        x: Tensor,
+        context: Tensor | None = None,
+        mask: Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """注意を計算して (出力 (batch, q_len, d_model), 重み) を返す。
+
+        重みは (batch, heads, q_len, k_len)。fast=True のときは None。
+        cache を渡すと、キーと値をそこに足してから注意を計算する
+        （自己注意で 1 トークンずつ生成するとき用）。
+        """
+        source = x if context is None else context
+        q = self.split_heads(self.q_proj(x))
+        k = self.split_heads(self.k_proj(source))
+        v = self.split_heads(self.v_proj(source))
+        start = 0 if cache is None else cache.length
+        if self.rotary is not None:
+            q = self.rotary(q, start)
+            k = self.rotary(k, start)
+        if cache is not None:
+            k, v = cache.append(k, v)
+        if mask is not None:
+            check_mask(mask, torch.Size((*q.shape[:-1], k.size(-2))))
+        if self.causal:
+            mask = combine_masks(
+                mask, causal_mask(q.size(-2), k.size(-2), x.device)
+            )
+        dropout_p = self.dropout if self.training else 0.0
+        weights: Tensor | None = None
+        if self.fast:
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=dropout_p
+            )
+        else:
+            out, weights = scaled_dot_product_attention(
+                q, k, v, mask, dropout_p
+            )
+        # ヘッドを結合して (batch, q_len, d_model) に戻す
+        out = out.transpose(1, 2).reshape(x.size(0), x.size(1), -1)
+        return self.out_proj(out), weights

@@ -1,0 +1,197 @@
+"""Transformer の層（第3部）。
+
+位置ごとの全結合層 `FeedForward`、層正規化 `LayerNorm`、その 2 つと注意を
+つなぐ残差接続 `Residual`、それらを積んだ `EncoderLayer` と
+`DecoderLayer` の順に並べる。Pre-LN と Post-LN の違いは `Residual` の
+1 か所にだけ書く。
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from easy_transformer.attention import KVCache, MultiHeadAttention
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": F.relu,
+    "gelu": F.gelu,
+    # GPT-2 が使う tanh による近似（元の実装が速さのために選んだ）
+    "gelu_tanh": partial(F.gelu, approximate="tanh"),
+}
+
+
+class FeedForward(nn.Module):
+    """位置ごとに同じ 2 層の全結合網: fc2(活性化(fc1(x)))。"""
+
+    def __init__(
+        self,
+        d_model: int,
+        d_ff: int,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"活性化関数 {activation!r} は知りません。"
+                f"{', '.join(ACTIVATIONS)} のどれかを選んでください。"
+            )
+        self.activation = ACTIVATIONS[activation]
+        self.fc1 = nn.Linear(d_model, d_ff, bias=bias)
+        self.fc2 = nn.Linear(d_ff, d_model, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.dropout(self.activation(self.fc1(x))))
+
+
+class LayerNorm(nn.Module):
+    """最後の次元について平均 0・分散 1 にそろえ、学習する倍率と足しを掛ける。
+
+    分散は標本分散（n で割る）で、eps の既定値 1e-5 とあわせて
+    nn.LayerNorm と同じ。
+    """
+
+    def __init__(
+        self, d_model: int, eps: float = 1e-5, bias: bool = True
+    ) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d_model))
+        self.bias = nn.Parameter(torch.zeros(d_model)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        mean = x.mean(dim=-1, keepdim=True)
+        var = x.var(dim=-1, keepdim=True, unbiased=False)
+        x = (x - mean) / torch.sqrt(var + self.eps)
+        x = x * self.weight
+        return x if self.bias is None else x + self.bias
+
+
+class Residual(nn.Module):
+    """残差接続: 副層（注意や FeedForward）の出力を入力に足す。
+
+    Pre-LN（norm_first=True）: x + dropout(副層(norm(x)))
+    Post-LN（原論文）:         norm(x + dropout(副層(x)))
+    Pre-LN は足し算の道に正規化が挟まらないので、深くしても学習が
+    安定しやすい。GPT-2 以降の多くのモデルは Pre-LN を使う。
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        dropout: float,
+        norm_first: bool,
+        eps: float = 1e-5,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.norm_first = norm_first
+        self.norm = LayerNorm(d_model, eps, bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(
+        self, x: Tensor, sublayer: Callable[[Tensor], Tensor]
+    ) -> Tensor:
+        if self.norm_first:
+            return x + self.dropout(sublayer(self.norm(x)))
+        return self.norm(x + self.dropout(sublayer(x)))
+
+
+class EncoderLayer(nn.Module):
+    """エンコーダの 1 層: 自己注意 → FeedForward（それぞれ残差接続つき）。"""
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        norm_first: bool = False,
+        eps: float = 1e-5,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, bias)
+        self.ffn = FeedForward(d_model, d_ff, activation, dropout, bias)
+        args = (d_model, dropout, norm_first, eps, bias)
+        self.self_attn_res = Residual(*args)
+        self.ffn_res = Residual(*args)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """x (batch, seq, d_model) → 同じ形。mask はパディングなど。"""
+        x = self.self_attn_res(x, lambda h: self.self_attn(h, mask=mask)[0])
+        return self.ffn_res(x, self.ffn)
+
+
+class DecoderLayer(nn.Module):
+    """デコーダの 1 層: 因果的な自己注意 → クロス注意 → FeedForward。
+
+    cross_attention=False にするとクロス注意を持たない。GPT のような
+    デコーダだけのモデル（decoder-only）の 1 層はこれになる。
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        norm_first: bool = False,
+        eps: float = 1e-5,
+        bias: bool = True,
+        cross_attention: bool = True,
+    ) -> None:
+        super().__init__()
+        args = (d_model, dropout, norm_first, eps, bias)
+        # 後ろのトークンを見ると、学習で「答え」を覗けてしまう
+        self.self_attn = MultiHeadAttention(
+            d_model, n_heads, dropout, bias, causal=True
+        )
+        self.self_attn_res = Residual(*args)
+        self.cross_attn: MultiHeadAttention | None = None
+        self.cross_attn_res: Residual | None = None
+        if cross_attention:
+            self.cross_attn = MultiHeadAttention(
+                d_model, n_heads, dropout, bias
+            )
+            self.cross_attn_res = Residual(*args)
+        self.ffn = FeedForward(d_model, d_ff, activation, dropout, bias)
+        self.ffn_res = Residual(*args)
+
+    def forward(
+        self,
+        x: Tensor,
+        memory: Tensor | None = None,
+        mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> Tensor:
+        """x (batch, tgt_len, d_model) → 同じ形。
+
+        memory はエンコーダの出力 (batch, src_len, d_model)。mask は
+        自己注意に足すマスク（因果マスクは自己注意が自分で足す）、
+        memory_mask はクロス注意のマスク（ソース側のパディング）。
+        """
+        x = self.self_attn_res(
+            x, lambda h: self.self_attn(h, mask=mask, cache=cache)[0]
+        )
+        if self.cross_attn is not None and self.cross_attn_res is not None:
+            if memory is None:
+                raise ValueError(
+                    "クロス注意を持つデコーダ層には memory（エンコーダの"
+                    "出力）を渡してください。"
+                )
+            cross_attn = self.cross_attn
+            x = self.cross_attn_res(
+                x, lambda h: cross_attn(h, memory, memory_mask)[0]
+            )
+        return self.ffn_res(x, self.ffn)
