@@ -14,7 +14,8 @@ SPHINXBUILD := $(VENV)/bin/sphinx-build
 SPHINXOPTS ?= -W --keep-going -n -q
 VENV_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
-SYSDEPS_STAMP := build/.system-deps
+SYSDEPS_STAMP := build/.system-deps-book
+NODEDEPS_STAMP := build/.system-deps-node
 
 GEN := book/_generated
 FIGDIR := $(GEN)/figures
@@ -42,7 +43,10 @@ setup: deps-system deps-python deps-node ## 依存（Debian パッケージ・Py
 
 deps-system: $(SYSDEPS_STAMP)
 $(SYSDEPS_STAMP): tools/ensure-system-deps.sh
-	bash tools/ensure-system-deps.sh
+	bash tools/ensure-system-deps.sh book
+	@mkdir -p $(@D) && touch $@ $(NODEDEPS_STAMP)
+$(NODEDEPS_STAMP): tools/ensure-system-deps.sh
+	bash tools/ensure-system-deps.sh node
 	@mkdir -p $(@D) && touch $@
 
 deps-python: $(VENV_STAMP)
@@ -53,7 +57,7 @@ $(VENV_STAMP): pyproject.toml
 	touch $@
 
 deps-node: $(NPM_STAMP)
-$(NPM_STAMP): package.json package-lock.json | $(SYSDEPS_STAMP)
+$(NPM_STAMP): package.json package-lock.json | $(NODEDEPS_STAMP)
 	PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 

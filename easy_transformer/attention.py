@@ -53,23 +53,29 @@ def combine_masks(*masks: Tensor | None) -> Tensor | None:
 
 
 def check_mask(mask: Tensor, scores_shape: torch.Size) -> None:
-    """マスクが bool で、(batch, heads, q_len, k_len) に放送できるかを見る。"""
+    """マスクが bool で、スコアの形 (batch, heads, q, k) に放送できるか。"""
     if mask.dtype != torch.bool:
         raise TypeError(
             f"マスクは bool（True が注意してよい位置）で渡してください。"
             f"いまは {mask.dtype} です。0/1 の整数なら mask.bool() で、"
-            "加算型の float マスク（0 と -inf）なら mask == 0 で変換できます。"
+            "加算型の float マスク（0 と -inf）なら mask == 0 で"
+            "変換できます。"
         )
-    try:
-        ok = torch.broadcast_shapes(mask.shape, scores_shape) == scores_shape
-    except RuntimeError:
-        ok = False
-    if not ok:
+    # 放送の規則: 右端からそろえて、各次元が 1 か相手と同じ大きさ
+    n = mask.dim()
+    fits = n <= len(scores_shape) and all(
+        m in (1, s)
+        for m, s in zip(
+            mask.shape, scores_shape[len(scores_shape) - n :], strict=True
+        )
+    )
+    if not fits:
         raise ValueError(
             f"マスクの形 {tuple(mask.shape)} が注意のスコアの形 "
             f"(batch, heads, q_len, k_len) = {tuple(scores_shape)} に"
             "放送できません。因果マスクは (q_len, k_len)、パディングの"
-            "マスクは padding_mask() の (batch, 1, 1, k_len) にしてください。"
+            "マスクは padding_mask() の (batch, 1, 1, k_len) に"
+            "してください。"
         )
 
 
@@ -152,8 +158,9 @@ class MultiHeadAttention(nn.Module):
         if d_model % n_heads != 0:
             raise ValueError(
                 f"d_model={d_model} が n_heads={n_heads} で割り切れません。"
-                "各ヘッドが d_model / n_heads 次元を受け持つので、割り切れる"
-                "組み合わせにしてください（例: d_model=512, n_heads=8）。"
+                "各ヘッドが d_model / n_heads 次元を受け持つので、"
+                "割り切れる組み合わせにしてください"
+                "（例: d_model=512, n_heads=8）。"
             )
         self.n_heads = n_heads
         self.dropout = dropout

@@ -3,8 +3,8 @@
 学習は何時間も続くことがあり、途中で落ちることもあります。落ちても最後の
 チェックポイントから続けられるように、ここでは次の 3 つを守ります。
 
-1. 書き込みは一時ファイルに行い、書き終えてから ``os.replace`` で差し替える。
-   差し替えは不可分（atomic）なので、書き込みの途中で落ちても前の
+1. 書き込みは一時ファイルに行い、書き終えてから ``os.replace`` で
+   差し替える。差し替えは不可分（atomic）なので、書き込みの途中で落ちても前の
    チェックポイントは壊れない。
 2. 読み込みは ``torch.load(weights_only=True)`` で行う。pickle は読み込む
    だけで任意のコードを実行できるので、テンソルと基本型しか復元しない。
@@ -18,7 +18,7 @@ import os
 import pickle
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -40,15 +40,23 @@ class CheckpointError(Exception):
 def get_rng_state() -> dict[str, Any]:
     """すべての乱数生成器の状態を、``weights_only`` で読める形で返す。"""
     version, py_state, gauss = random.getstate()
-    key, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    key, keys, pos, has_gauss, cached = cast(
+        "tuple[str, np.ndarray[Any, Any], int, int, float]",
+        np.random.get_state(legacy=True),
+    )
     state: dict[str, Any] = {
         # Python の状態は 625 個の整数。リストのままでも読めるが、
         # テンソルにすると小さく、速く保存できる
         "python": (version, torch.tensor(py_state), gauss),
         # NumPy の状態は uint32 の ndarray を含み、ndarray は
         # weights_only では読めないので int64 のテンソルに変換する
-        "numpy": (key, torch.from_numpy(keys.astype(np.int64)), pos,
-                  has_gauss, cached),
+        "numpy": (
+            key,
+            torch.from_numpy(keys.astype(np.int64)),
+            pos,
+            has_gauss,
+            cached,
+        ),
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -69,8 +77,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     # GPU の数が保存したときと違えば、CUDA の状態は戻せない（戻さない）
     cuda = state.get("cuda")
-    if (cuda is not None and torch.cuda.is_available()
-            and len(cuda) == torch.cuda.device_count()):
+    if (
+        cuda is not None
+        and torch.cuda.is_available()
+        and len(cuda) == torch.cuda.device_count()
+    ):
         torch.cuda.set_rng_state_all(cuda)
     if "mps" in state and torch.backends.mps.is_available():
         torch.mps.set_rng_state(state["mps"])
@@ -81,8 +92,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------
 
 
-def save_checkpoint(path: str | os.PathLike[str],
-                    state: dict[str, Any]) -> None:
+def save_checkpoint(
+    path: str | os.PathLike[str], state: dict[str, Any]
+) -> None:
     """``state`` を ``path`` に不可分に保存する。
 
     まず同じフォルダの ``<名前>.tmp`` に書き、ディスクまで書き出して
@@ -120,9 +132,10 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def load_checkpoint(path: str | os.PathLike[str],
-                    map_location: str | torch.device = "cpu",
-                    ) -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    map_location: str | torch.device = "cpu",
+) -> dict[str, Any]:
     """``save_checkpoint`` で保存したファイルを読み、中身の辞書を返す。
 
     テンソルはまず ``map_location``（既定は CPU）に置く。モデルや
@@ -132,11 +145,13 @@ def load_checkpoint(path: str | os.PathLike[str],
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"チェックポイント {path} がありません。パスを確かめてください。"
+            f"チェックポイント {path} がありません。"
+            "パスを確かめてください。"
         )
     try:
-        state = torch.load(path, map_location=map_location,
-                           weights_only=True)
+        state = torch.load(
+            path, map_location=map_location, weights_only=True
+        )
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             f"{path} には、テンソルや基本型のほかに任意のオブジェクトが"

@@ -29,8 +29,9 @@ def check_ids(ids: Tensor, vocab_size: int) -> None:
     lo, hi = int(ids.min()), int(ids.max())
     if lo < 0 or hi >= vocab_size:
         raise ValueError(
-            f"語彙にない ID があります（最小 {lo}、最大 {hi}）。ID は 0 以上 "
-            f"vocab_size={vocab_size} 未満にしてください。トークナイザの"
+            f"語彙にない ID があります（最小 {lo}、最大 {hi}）。"
+            f"ID は 0 以上 vocab_size={vocab_size} 未満にしてください。"
+            "トークナイザの"
             "語彙数とモデルの vocab_size が合っているか確かめてください。"
         )
 
@@ -40,13 +41,14 @@ def check_length(length: int, max_len: int) -> None:
     if length > max_len:
         raise ValueError(
             f"系列長 {length} が最大長 {max_len}（GPT では block_size）を"
-            f"超えています。入力を後ろの {max_len} トークン以下に切り詰めるか、"
+            f"超えています。入力を後ろの {max_len} トークン以下に"
+            "切り詰めるか、"
             "最大長を大きくしてモデルを作り直してください。"
         )
 
 
 class TokenEmbedding(nn.Module):
-    """トークン ID を d_model 次元のベクトルに引く表（記号表のようなもの）。"""
+    """トークン ID から d_model 次元のベクトルを引く表（記号表に近い）。"""
 
     def __init__(
         self, vocab_size: int, d_model: int, scale: bool = True
@@ -61,7 +63,8 @@ class TokenEmbedding(nn.Module):
     def forward(self, ids: Tensor) -> Tensor:
         """(batch, seq) の ID → (batch, seq, d_model) のベクトル。"""
         check_ids(ids, self.vocab_size)
-        return self.embed(ids) * self.scale
+        vectors: Tensor = self.embed(ids)
+        return vectors * self.scale
 
 
 def sinusoidal_encoding(max_len: int, d_model: int) -> Tensor:
@@ -97,7 +100,7 @@ class SinusoidalPositionalEncoding(nn.Module):
         self.register_buffer("pe", pe, persistent=False)
 
     def forward(self, x: Tensor, start: int = 0) -> Tensor:
-        """x (batch, seq, d_model) に位置 start, start+1, ... の値を足す。"""
+        """x (batch, seq, d_model) に位置 start, start+1, ... を足す。"""
         seq = x.size(1)
         check_length(start + seq, self.pe.size(0))
         return x + self.pe[start : start + seq]
@@ -112,11 +115,12 @@ class LearnedPositionalEmbedding(nn.Module):
         self.embed = nn.Embedding(max_len, d_model)
 
     def forward(self, x: Tensor, start: int = 0) -> Tensor:
-        """x (batch, seq, d_model) に位置 start, start+1, ... の値を足す。"""
+        """x (batch, seq, d_model) に位置 start, start+1, ... を足す。"""
         seq = x.size(1)
         check_length(start + seq, self.max_len)
         pos = torch.arange(start, start + seq, device=x.device)
-        return x + self.embed(pos)
+        pe: Tensor = self.embed(pos)
+        return x + pe
 
 
 class RotaryEmbedding(nn.Module):

@@ -48,11 +48,13 @@ class FeedForward(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(self.dropout(self.activation(self.fc1(x))))
+        x = self.activation(self.fc1(x))
+        x = self.fc2(self.dropout(x))
+        return x
 
 
 class LayerNorm(nn.Module):
-    """最後の次元について平均 0・分散 1 にそろえ、学習する倍率と足しを掛ける。
+    """最後の次元を平均 0・分散 1 にそろえ、学習する倍率と足しを掛ける。
 
     分散は標本分散（n で割る）で、eps の既定値 1e-5 とあわせて
     nn.LayerNorm と同じ。
@@ -100,12 +102,14 @@ class Residual(nn.Module):
         self, x: Tensor, sublayer: Callable[[Tensor], Tensor]
     ) -> Tensor:
         if self.norm_first:
-            return x + self.dropout(sublayer(self.norm(x)))
-        return self.norm(x + self.dropout(sublayer(x)))
+            x = x + self.dropout(sublayer(self.norm(x)))
+        else:
+            x = self.norm(x + self.dropout(sublayer(x)))
+        return x
 
 
 class EncoderLayer(nn.Module):
-    """エンコーダの 1 層: 自己注意 → FeedForward（それぞれ残差接続つき）。"""
+    """エンコーダの 1 層: 自己注意 → FeedForward（どちらも残差接続）。"""
 
     def __init__(
         self,
@@ -128,7 +132,8 @@ class EncoderLayer(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """x (batch, seq, d_model) → 同じ形。mask はパディングなど。"""
         x = self.self_attn_res(x, lambda h: self.self_attn(h, mask=mask)[0])
-        return self.ffn_res(x, self.ffn)
+        x = self.ffn_res(x, self.ffn)
+        return x
 
 
 class DecoderLayer(nn.Module):
@@ -194,4 +199,5 @@ class DecoderLayer(nn.Module):
             x = self.cross_attn_res(
                 x, lambda h: cross_attn(h, memory, memory_mask)[0]
             )
-        return self.ffn_res(x, self.ffn)
+        x = self.ffn_res(x, self.ffn)
+        return x

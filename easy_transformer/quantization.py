@@ -147,6 +147,9 @@ def quantize_linear_layers(
     """モデル内の `nn.Linear` を `QuantizedLinear` に替えたコピーを返す。
 
     元のモデルは変更しない。返すコピーは推論用なので `eval()` にしてある。
+    `model` そのものが `nn.Linear` なら `QuantizedLinear` を返す
+    （`torch.ao` の `quantize_dynamic` は子の層しか置き換えないので、
+    こちらは何も変えずに返す）。
 
     置き換えるのは型がちょうど `nn.Linear` の層だけで、サブクラスは除く。
     たとえば `nn.MultiheadAttention` の `out_proj` はサブクラス
@@ -166,6 +169,9 @@ def quantize_linear_layers(
         skip: 量子化しないモジュールの名前（`named_modules()` の名前）。
             名前が一致する層と、その名前の下にある層を飛ばす。
     """
+    if type(model) is nn.Linear and "" not in skip:
+        # 親がないので差し替えられない。層そのものを量子化して返す
+        return QuantizedLinear.from_linear(model).eval()
     quantized = copy.deepcopy(model).eval()
     counts: dict[int, int] = {}
     for _, param in quantized.named_parameters(remove_duplicate=False):
@@ -179,6 +185,7 @@ def quantize_linear_layers(
         (name, module)
         for name, module in quantized.named_modules()
         if type(module) is nn.Linear
+        and name  # 根（モデルそのもの）は上で扱った
         and not skipped(name)
         and counts[id(module.weight)] == 1
     ]

@@ -48,8 +48,13 @@ class Encoder(nn.Module):
         c = config
         self.layers = nn.ModuleList(
             EncoderLayer(
-                c.d_model, c.n_heads, c.d_ff, c.dropout,
-                c.activation, c.norm_first, c.layer_norm_eps,
+                c.d_model,
+                c.n_heads,
+                c.d_ff,
+                c.dropout,
+                c.activation,
+                c.norm_first,
+                c.layer_norm_eps,
             )
             for _ in range(c.n_encoder_layers)
         )
@@ -74,8 +79,13 @@ class Decoder(nn.Module):
         c = config
         self.layers = nn.ModuleList(
             DecoderLayer(
-                c.d_model, c.n_heads, c.d_ff, c.dropout,
-                c.activation, c.norm_first, c.layer_norm_eps,
+                c.d_model,
+                c.n_heads,
+                c.d_ff,
+                c.dropout,
+                c.activation,
+                c.norm_first,
+                c.layer_norm_eps,
             )
             for _ in range(c.n_decoder_layers)
         )
@@ -129,9 +139,10 @@ class Transformer(nn.Module):
     def encode(
         self, src: Tensor, src_padding_mask: Tensor | None = None
     ) -> Tensor:
-        """ソースの ID (batch, src_len) → memory (batch, src_len, d_model)。"""
-        x = self.dropout(self.pos(self.src_embed(src)))
-        return self.encoder(x, src_padding_mask)
+        """ソースの ID (batch, src_len) → memory (batch, src_len, d)。"""
+        x: Tensor = self.dropout(self.pos(self.src_embed(src)))
+        x = self.encoder(x, src_padding_mask)
+        return x
 
     def decode(
         self,
@@ -140,10 +151,11 @@ class Transformer(nn.Module):
         src_padding_mask: Tensor | None = None,
         tgt_padding_mask: Tensor | None = None,
     ) -> Tensor:
-        """ターゲットの ID (batch, tgt_len) → ロジット (batch, tgt_len, vocab)。"""
-        x = self.dropout(self.pos(self.tgt_embed(tgt)))
+        """ターゲットの ID (batch, tgt_len) → ロジット (同, vocab)。"""
+        x: Tensor = self.dropout(self.pos(self.tgt_embed(tgt)))
         x = self.decoder(x, memory, tgt_padding_mask, src_padding_mask)
-        return self.out(x)
+        x = self.out(x)
+        return x
 
     def forward(
         self,
@@ -152,7 +164,7 @@ class Transformer(nn.Module):
         src_padding_mask: Tensor | None = None,
         tgt_padding_mask: Tensor | None = None,
     ) -> Tensor:
-        """教師強制（teacher forcing）でターゲットの各位置の次を予測する。"""
+        """教師強制（teacher forcing）で、ターゲットの各位置の次を予測。"""
         memory = self.encode(src, src_padding_mask)
         return self.decode(tgt, memory, src_padding_mask, tgt_padding_mask)
 

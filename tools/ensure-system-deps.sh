@@ -2,14 +2,22 @@
 # 本のビルドに要る Debian パッケージを確かめ、無ければ入れる（何度実行しても安全）。
 # root か、パスワードなしの sudo が使える環境でだけ自動で入れる。
 # どちらでもなければ、足りないパッケージ名を並べて止まる。
+#
+# 使い方: tools/ensure-system-deps.sh [node|book]
+#   node: npm の道具（textlint、Mermaid の描画）に要るもの（Node.js、Chromium）
+#   book: 上に加えて、PDF と EPUB に要るもの（TeX Live、フォント、epubcheck など）
 set -euo pipefail
 
-PACKAGES=(
-  texlive-lang-japanese texlive-latex-recommended texlive-latex-extra
-  texlive-fonts-recommended latexmk tex-gyre fonts-noto-cjk poppler-utils
-  epubcheck dvisvgm chromium zip
-)
-# Node.js が無い環境では Debian のものを入れる（mermaid-cli 11 は Node 18.19 以上で動く）
+group=${1:-book}
+PACKAGES=(chromium fonts-noto-cjk)
+if [ "$group" = book ]; then
+  PACKAGES+=(
+    texlive-lang-japanese texlive-latex-recommended texlive-latex-extra
+    texlive-fonts-recommended latexmk tex-gyre poppler-utils
+    epubcheck dvisvgm zip
+  )
+fi
+# Node.js が無い環境では Debian のものを入れる（版は下で確かめる）
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
 missing=()
@@ -18,25 +26,30 @@ for pkg in "${PACKAGES[@]}"; do
   [ "$status" = "installed" ] || missing+=("$pkg")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "Debian パッケージ: すべて入っています"
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Debian パッケージを入れます: ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then
+    SUDO=()
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    SUDO=(sudo -n)
+  else
+    {
+      echo "エラー: 次の Debian パッケージが必要ですが、root でも sudo でもないので入れられません。"
+      echo "管理者に次のコマンドを実行してもらってください:"
+      echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+    } >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "Debian パッケージを入れました"
 fi
 
-echo "Debian パッケージを入れます: ${missing[*]}"
-if [ "$(id -u)" -eq 0 ]; then
-  SUDO=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-  SUDO=(sudo -n)
-else
-  {
-    echo "エラー: 次の Debian パッケージが必要ですが、root でも sudo でもないので入れられません。"
-    echo "管理者に次のコマンドを実行してもらってください:"
-    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
-  } >&2
+# textlint 15 は Node.js 20.18 以上を要る（Debian 12 の nodejs は 18 なので足りない）
+node_version=$(node -e 'process.stdout.write(process.versions.node)')
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=18)?0:1)'; then
+  echo "エラー: Node.js $node_version は古すぎます。20.18 以上を入れてください（例: NodeSource の nodejs 20 か 22）。" >&2
   exit 1
 fi
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" apt-get update -qq
-"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "Debian パッケージを入れました"
+echo "Debian パッケージ（$group）: そろっています。Node.js $node_version"
