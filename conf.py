@@ -34,7 +34,11 @@ def _git(*args: str) -> str:
     """git の出力を返す。git が無い・リポジトリでない場合は空文字列。"""
     try:
         out = subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+            ["git", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         )
     except (OSError, subprocess.CalledProcessError):
         return ""
@@ -42,9 +46,13 @@ def _git(*args: str) -> str:
 
 
 # ビルド日は SOURCE_DATE_EPOCH があればそれを使い、同じコミットから同じ本ができるようにする。
-_epoch = os.environ.get("SOURCE_DATE_EPOCH") or _git("log", "-1", "--format=%ct")
+_epoch = os.environ.get("SOURCE_DATE_EPOCH") or _git(
+    "log", "-1", "--format=%ct"
+)
 build_date = (
-    datetime.datetime.fromtimestamp(int(_epoch), tz=datetime.timezone.utc).date()
+    datetime.datetime.fromtimestamp(
+        int(_epoch), tz=datetime.timezone.utc
+    ).date()
     if _epoch
     else datetime.date.today()
 )
@@ -148,7 +156,13 @@ latex_additional_files = ["book/_latex/easy-transformer.dic"]
 
 
 def _latex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("_", r"\_")):
+    for a, b in (
+        ("\\", r"\textbackslash{}"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("#", r"\#"),
+        ("_", r"\_"),
+    ):
         text = text.replace(a, b)
     return text
 

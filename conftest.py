@@ -18,12 +18,18 @@ from typing import Any
 import numpy as np
 import pytest
 from sybil import Sybil
-from sybil.parsers.myst import ClearNamespaceParser, PythonCodeBlockParser, SkipParser
+from sybil.parsers.myst import (
+    ClearNamespaceParser,
+    PythonCodeBlockParser,
+    SkipParser,
+)
 from sybil.parsers.rest import DocTestParser
 
 ROOT = Path(__file__).resolve().parent
 DOCTEST_FLAGS = doctest.NORMALIZE_WHITESPACE
-SKIP_DIRECTIVE = re.compile(r"^%\s*skip:\s*(?P<action>\w+)\s*(?P<reason>.*)$")
+SKIP_DIRECTIVE = re.compile(
+    r"^%\s*skip:\s*(?P<action>\w+)\s*(?P<reason>.*)$"
+)
 
 
 def _reset_random_state(namespace: dict[str, Any]) -> None:
@@ -63,16 +69,26 @@ def collect_skips() -> list[tuple[str, int, str]]:
     for path in sorted((ROOT / "book").rglob("*.md")):
         if "_generated" in path.parts:
             continue
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for lineno, line in enumerate(
+            path.read_text(encoding="utf-8").splitlines(), 1
+        ):
             m = SKIP_DIRECTIVE.match(line.strip())
             if m:
-                found.append((str(path.relative_to(ROOT)), lineno, m.group("reason").strip()))
+                found.append(
+                    (
+                        str(path.relative_to(ROOT)),
+                        lineno,
+                        m.group("reason").strip(),
+                    )
+                )
     return found
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     skips = collect_skips()
-    terminalreporter.section(f"本文で実行を飛ばしたコードブロック: {len(skips)} 件")
+    terminalreporter.section(
+        f"本文で実行を飛ばしたコードブロック: {len(skips)} 件"
+    )
     for path, lineno, reason in skips:
         terminalreporter.write_line(f"{path}:{lineno}  {reason}")
 

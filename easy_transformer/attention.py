@@ -62,12 +62,9 @@ def check_mask(mask: Tensor, scores_shape: torch.Size) -> None:
             "変換できます。"
         )
     # 放送の規則: 右端からそろえて、各次元が 1 か相手と同じ大きさ
-    n = mask.dim()
-    fits = n <= len(scores_shape) and all(
-        m in (1, s)
-        for m, s in zip(
-            mask.shape, scores_shape[len(scores_shape) - n :], strict=True
-        )
+    pairs = zip(reversed(mask.shape), reversed(scores_shape), strict=False)
+    fits = mask.dim() <= len(scores_shape) and all(
+        m in (1, s) for m, s in pairs
     )
     if not fits:
         raise ValueError(

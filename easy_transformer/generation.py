@@ -345,7 +345,7 @@ def beam_search(
         # 和は伸ばすほど下がるので、完成時のスコアの上限は
         # 「今の和 / 最も有利な長さ ** length_penalty」。
         # 上限の計算を scores と同じ型の演算にして、丸めの向きもそろえる。
-        longest = step + 1
+        longest = max_new_tokens if length_penalty > 0 else step + 1
         bound = float(sums.max() / longest**length_penalty)
         if best is not None and best_score >= bound:
             break

@@ -1,11 +1,13 @@
 """図を生成するスクリプトの共通部品。
 
-各スクリプトは `FigureWriter(__file__)` を作り、`save(fig)` または `save(fig, "suffix")` で保存する。
-ファイル名はスクリプト名から決まる（`ch01_rnn.py` → `ch01_rnn.svg` や `ch01_rnn-suffix.svg`）ので、
-本文が参照する画像がどのスクリプトから来たかが名前で分かる。
+各スクリプトは `FigureWriter(__file__)` を作り、`save(fig)` か
+`save(fig, "suffix")` で保存する。ファイル名はスクリプト名から決まる
+（`ch01_rnn.py` → `ch01_rnn.svg` や `ch01_rnn-suffix.svg`）ので、
+本文の画像がどのスクリプトから来たかが名前で分かる。
 
-- 同じ図を 3 つの形式で書き出す: HTML 用の SVG、PDF 用の PDF、EPUB 用の PNG。
-  Sphinx は `図名.*` で参照された画像から、ビルダーごとに適した形式を選ぶ。
+- 同じ図を 3 つの形式で書き出す: HTML 用の SVG、PDF 用の PDF、
+  EPUB 用の PNG。Sphinx は `図名.*` で参照された画像から、
+  ビルダーごとに適した形式を選ぶ。
 - 決定的に書く: 乱数シードを固定し、日付などのメタデータを入れない。
 - 日本語のグリフが欠けたら（豆腐になったら）警告ではなくエラーにする。
 """
@@ -23,23 +25,26 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib_fontja  # noqa: E402, F401  日本語フォント（IPAex ゴシック）を既定にする
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+import matplotlib_fontja  # noqa: F401  日本語フォント（IPAex ゴシック）を既定にする
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "book" / "_generated" / "figures"
 FORMATS = ("svg", "pdf", "png")
 
-# 欠けたグリフの警告（"Glyph 12354 (\N{...}) missing from font(s) ..."）をエラーにする
+# 欠けたグリフの警告（"Glyph 12354 ... missing from font(s)"）をエラーにする
 warnings.filterwarnings("error", message=r".*[Gg]lyph .* missing from.*")
 
 plt.rcParams.update(
     {
-        "svg.hashsalt": "easy-transformer",  # SVG 内の ID を実行ごとに変えない
+        # SVG 内の ID を実行ごとに変えない
+        "svg.hashsalt": "easy-transformer",
         "svg.fonttype": "path",
         "pdf.fonttype": 42,  # TrueType として埋め込む
-        "axes.unicode_minus": False,  # 負号を ASCII のハイフンで描く（IPAex に U+2212 が無い環境向け）
+        # 負号を ASCII のハイフンで描く（U+2212 の無いフォント向け）
+        "axes.unicode_minus": False,
         "figure.dpi": 100,
         "savefig.dpi": 200,
         "savefig.bbox": "tight",
@@ -49,7 +54,12 @@ plt.rcParams.update(
 
 _METADATA = {
     "svg": {"Date": None, "Creator": None},
-    "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
+    "pdf": {
+        "CreationDate": None,
+        "ModDate": None,
+        "Creator": None,
+        "Producer": None,
+    },
     "png": {"Software": None},
 }
 
@@ -60,7 +70,9 @@ def seed_everything(seed: int = 0) -> None:
     np.random.seed(seed)
     try:
         import torch
-    except ImportError:  # pragma: no cover - torch は必須の依存だが図だけなら無くてもよい
+    except (
+        ImportError
+    ):  # pragma: no cover - torch は必須の依存だが図だけなら無くてもよい
         return
     torch.manual_seed(seed)
 
@@ -78,7 +90,12 @@ class FigureWriter:
         name = self.stem if not suffix else f"{self.stem}-{suffix}"
         return self.out_dir / f"{name}.{fmt}"
 
-    def save(self, fig: plt.Figure, suffix: str | None = None, formats: tuple[str, ...] = FORMATS) -> None:
+    def save(
+        self,
+        fig: Figure,
+        suffix: str | None = None,
+        formats: tuple[str, ...] = FORMATS,
+    ) -> None:
         for fmt in formats:
             target = self.path(suffix, fmt)
             fig.savefig(target, format=fmt, metadata=_METADATA[fmt])
@@ -87,9 +104,10 @@ class FigureWriter:
 
 
 def load_listing(relpath: str) -> ModuleType:
-    """listings/ のファイルをモジュールとして読み込む（名前が数字で始まるため import 文は使えない）。
+    """listings/ のファイルをモジュールとして読み込む。
 
-    図のスクリプトは本文に載せたコードをそのまま使い、同じ処理を 2 か所に書かない。
+    名前が数字で始まるため import 文は使えない。図のスクリプトは
+    本文に載せたコードをそのまま使い、同じ処理を 2 か所に書かない。
     """
     path = ROOT / "listings" / relpath
     spec = importlib.util.spec_from_file_location(path.stem, path)

@@ -6,18 +6,19 @@ import ast
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from _figlib import ROOT, FigureWriter, seed_everything
-
 import numpy as np
+from _figlib import ROOT, FigureWriter, seed_everything
 
 
 def book_metadata() -> dict[str, str]:
-    """conf.py の代入文から書誌情報の文字列だけを取り出す（conf.py を実行はしない）。"""
+    """conf.py の代入文から書誌情報の文字列を取り出す（実行はしない）。"""
     tree = ast.parse(Path(ROOT / "conf.py").read_text(encoding="utf-8"))
     wanted = {"book_title", "book_subtitle", "author", "release"}
     meta: dict[str, str] = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+        if isinstance(node, ast.Assign) and isinstance(
+            node.value, ast.Constant
+        ):
             for target in node.targets:
                 if isinstance(target, ast.Name) and target.id in wanted:
                     meta[target.id] = str(node.value.value)
@@ -34,12 +35,34 @@ def main() -> None:
     weights = np.random.default_rng(0).random((16, 16))
     weights = np.tril(weights)
     weights = weights / weights.sum(axis=1, keepdims=True)
-    ax.imshow(weights, cmap="Purples", extent=(0, 1, 0, 0.55), aspect="auto", alpha=0.85)
+    ax.imshow(
+        weights,
+        cmap="Purples",
+        extent=(0, 1, 0, 0.55),
+        aspect="auto",
+        alpha=0.85,
+    )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.text(0.5, 0.83, meta["book_title"], ha="center", va="center", fontsize=30)
-    ax.text(0.5, 0.74, meta["book_subtitle"], ha="center", va="center", fontsize=15)
-    ax.text(0.5, 0.64, f"{meta['author']}　第 {meta['release']} 版", ha="center", va="center", fontsize=11)
+    ax.text(
+        0.5, 0.83, meta["book_title"], ha="center", va="center", fontsize=30
+    )
+    ax.text(
+        0.5,
+        0.74,
+        meta["book_subtitle"],
+        ha="center",
+        va="center",
+        fontsize=15,
+    )
+    ax.text(
+        0.5,
+        0.64,
+        f"{meta['author']}　第 {meta['release']} 版",
+        ha="center",
+        va="center",
+        fontsize=11,
+    )
     FigureWriter(__file__).save(fig, formats=("png",))
 
 

@@ -18,24 +18,50 @@ FIGURES_SRC = ROOT / "figures_src"
 MAX_CODE_WIDTH = 76
 
 # 実行されずに検証を逃れてしまう、Python を意味する言語名
-PYTHON_ALIASES = {"py", "py3", "python3", "pycon", "ipython", "ipython3", "pytb", "sage"}
+PYTHON_ALIASES = {
+    "py",
+    "py3",
+    "python3",
+    "pycon",
+    "ipython",
+    "ipython3",
+    "pytb",
+    "sage",
+}
 # 本文で使ってよいコードブロックの言語（python は sybil が実行する）
-ALLOWED_LANGUAGES = {"python", "text", "console", "bash", "toml", "yaml", "json", "make", "latex", "diff"}
+ALLOWED_LANGUAGES = {
+    "python",
+    "text",
+    "console",
+    "bash",
+    "toml",
+    "yaml",
+    "json",
+    "make",
+    "latex",
+    "diff",
+}
 
 FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
 SKIP = re.compile(r"^%\s*skip:")
 SKIP_OK = re.compile(r'^%\s*skip:\s*next\s+"[^"]{4,}"\s*$')
-IMAGE_DIRECTIVE = re.compile(r"^[`:]{3,}\{(?:figure|image)\}\s+(?P<path>\S+)")
+IMAGE_DIRECTIVE = re.compile(
+    r"^[`:]{3,}\{(?:figure|image)\}\s+(?P<path>\S+)"
+)
 MD_IMAGE = re.compile(r"!\[[^\]]*\]\((?P<path>[^)\s]+)")
 LITERALINCLUDE = re.compile(r"^[`:]{3,}\{literalinclude\}\s+(?P<path>\S+)")
 
 
 def book_files() -> list[Path]:
-    return sorted(p for p in BOOK.rglob("*.md") if "_generated" not in p.parts)
+    return sorted(
+        p for p in BOOK.rglob("*.md") if "_generated" not in p.parts
+    )
 
 
 def display_width(line: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
+    return sum(
+        2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line
+    )
 
 
 def code_blocks(path: Path) -> list[tuple[int, str, list[str]]]:
@@ -45,12 +71,22 @@ def code_blocks(path: Path) -> list[tuple[int, str, list[str]]]:
     stack: list[tuple[str, int, str, list[str]]] = []
     for lineno, line in enumerate(lines, 1):
         m = FENCE.match(line.strip())
-        if stack and m and m.group("fence") == stack[-1][0] and not m.group("info").strip():
-            fence, start, info, body = stack.pop()
+        if (
+            stack
+            and m
+            and m.group("fence") == stack[-1][0]
+            and not m.group("info").strip()
+        ):
+            _fence, start, info, body = stack.pop()
             blocks.append((start, info, body))
             continue
-        if m and (not stack or not stack[-1][2].startswith(("python", "text", "console"))):
-            stack.append((m.group("fence"), lineno, m.group("info").strip(), []))
+        if m and (
+            not stack
+            or not stack[-1][2].startswith(("python", "text", "console"))
+        ):
+            stack.append(
+                (m.group("fence"), lineno, m.group("info").strip(), [])
+            )
             continue
         if stack:
             stack[-1][3].append(line)
@@ -62,55 +98,83 @@ def test_book_has_sources() -> None:
     assert len(book_files()) >= 3
 
 
-@pytest.mark.parametrize("path", book_files(), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path", book_files(), ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_no_unverified_python_blocks(path: Path) -> None:
     """python 以外の名前で Python を書き、sybil の検証を逃れたブロックが無いこと。"""
     bad = []
     for start, info, _ in code_blocks(path):
         lang = info.split()[0] if info else ""
-        m = re.match(r"\{(?:code-block|code|sourcecode|code-cell)\}\s*(\S*)", info)
+        m = re.match(
+            r"\{(?:code-block|code|sourcecode|code-cell)\}\s*(\S*)", info
+        )
         if m:
             lang = m.group(1)
         if lang.startswith("{"):
             continue  # 指示（note、figure など）
-        if lang.lower() in PYTHON_ALIASES or (lang and lang not in ALLOWED_LANGUAGES):
+        if lang.lower() in PYTHON_ALIASES or (
+            lang and lang not in ALLOWED_LANGUAGES
+        ):
             bad.append(f"{path.name}:{start} 言語 {lang!r}")
         if not lang:
-            bad.append(f"{path.name}:{start} 言語の指定が無い（python か text などを書く）")
+            bad.append(
+                f"{path.name}:{start} 言語の指定が無い（python か text などを書く）"
+            )
     assert not bad, "検証されないコードブロック: " + ", ".join(bad)
 
 
-@pytest.mark.parametrize("path", book_files(), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path", book_files(), ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_skips_have_reasons(path: Path) -> None:
     """`% skip:` は `% skip: next "理由"` の形だけを使い、理由を必ず書く。"""
     bad = [
         f"{path.name}:{n}: {line}"
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        for n, line in enumerate(
+            path.read_text(encoding="utf-8").splitlines(), 1
+        )
         if SKIP.match(line.strip()) and not SKIP_OK.match(line.strip())
     ]
     assert not bad, "理由の無い、または形の違う skip: " + "; ".join(bad)
 
 
 def figure_sources() -> set[str]:
-    stems = {p.stem for p in FIGURES_SRC.glob("*.py") if not p.name.startswith("_")}
+    stems = {
+        p.stem
+        for p in FIGURES_SRC.glob("*.py")
+        if not p.name.startswith("_")
+    }
     stems |= {p.stem for p in (FIGURES_SRC / "mermaid").glob("*.mmd")}
     return stems
 
 
-@pytest.mark.parametrize("path", book_files(), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path", book_files(), ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_images_are_generated(path: Path) -> None:
     """本文が参照する画像は、すべて figures_src のスクリプトか Mermaid のソースから生成したもの。"""
     sources = figure_sources()
     text = path.read_text(encoding="utf-8")
-    refs = [m.group("path") for line in text.splitlines() if (m := IMAGE_DIRECTIVE.match(line.strip()))]
+    refs = [
+        m.group("path")
+        for line in text.splitlines()
+        if (m := IMAGE_DIRECTIVE.match(line.strip()))
+    ]
     refs += [m.group("path") for m in MD_IMAGE.finditer(text)]
     for ref in refs:
         name = Path(ref).name
-        assert "_generated/figures/" in ref, f"{path.name}: {ref} は生成した図ではない"
-        assert name.endswith(".*"), f"{path.name}: {ref} は `名前.*` で参照し、形式は Sphinx に選ばせる"
+        assert "_generated/figures/" in ref, (
+            f"{path.name}: {ref} は生成した図ではない"
+        )
+        assert name.endswith(".*"), (
+            f"{path.name}: {ref} は `名前.*` で参照し、形式は Sphinx に選ばせる"
+        )
         stem = name[:-2]
         owner = stem.split("-")[0]
-        assert owner in sources, f"{path.name}: {ref} を作るスクリプトが figures_src に無い"
+        assert owner in sources, (
+            f"{path.name}: {ref} を作るスクリプトが figures_src に無い"
+        )
 
 
 def test_no_hand_placed_images() -> None:
@@ -139,7 +203,9 @@ def test_literalincludes_point_to_verified_code() -> None:
     for target in included_listings():
         assert target.exists(), f"{target} が無い"
         rel = target.relative_to(ROOT)
-        assert rel.parts[0] in {"listings", "easy_transformer"}, f"{rel} はテストされない場所にある"
+        assert rel.parts[0] in {"listings", "easy_transformer"}, (
+            f"{rel} はテストされない場所にある"
+        )
 
 
 def test_every_listing_is_used() -> None:
@@ -162,7 +228,9 @@ def _code_lines() -> list[tuple[str, int, str]]:
             for k, line in enumerate(body, 1):
                 found.append((str(path.relative_to(ROOT)), start + k, line))
     for path in sorted(LISTINGS.rglob("*.py")):
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in enumerate(
+            path.read_text(encoding="utf-8").splitlines(), 1
+        ):
             found.append((str(path.relative_to(ROOT)), n, line))
     return found
 
@@ -174,12 +242,16 @@ def test_code_lines_fit_the_page() -> None:
         for p, n, line in _code_lines()
         if display_width(line) > MAX_CODE_WIDTH
     ]
-    assert not too_long, f"{MAX_CODE_WIDTH} 桁を超える行: " + ", ".join(too_long)
+    assert not too_long, f"{MAX_CODE_WIDTH} 桁を超える行: " + ", ".join(
+        too_long
+    )
 
 
 def test_exercises_and_solutions_are_paired() -> None:
     """演習 `(chNN-ex-K)=` と付録の解答 `(chNN-sol-K)=` が 1 対 1 に対応すること。"""
-    label = re.compile(r"^\((?P<name>[a-z0-9]+)-(?P<kind>ex|sol)-(?P<num>\d+)\)=$", re.M)
+    label = re.compile(
+        r"^\((?P<name>[a-z0-9]+)-(?P<kind>ex|sol)-(?P<num>\d+)\)=$", re.M
+    )
     exercises, solutions = set(), set()
     for path in book_files():
         for m in label.finditer(path.read_text(encoding="utf-8")):

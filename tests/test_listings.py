@@ -30,4 +30,6 @@ def test_listing_names_follow_convention() -> None:
 def test_listing_folders_are_packages() -> None:
     """sybil が docstring の doctest をモジュールとして読み込めるように。"""
     for folder in {p.parent for p in LISTINGS}:
-        assert (folder / "__init__.py").exists(), f"{folder} に __init__.py が無い"
+        assert (folder / "__init__.py").exists(), (
+            f"{folder} に __init__.py が無い"
+        )

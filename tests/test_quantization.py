@@ -45,8 +45,11 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-def ao_quantize(model: nn.Module) -> nn.Module:
-    """torch.ao の動的量子化。PyTorch 2.13 では非推奨の警告が出る。"""
+def ao_quantize(model: nn.Module) -> Any:
+    """torch.ao の動的量子化。PyTorch 2.13 では非推奨の警告が出る。
+
+    量子化した層の `weight()` などを読むので、型は Any で返す。
+    """
     with pytest.warns(DeprecationWarning, match=AO_DEPRECATION):
         return torch_ao_quantize_dynamic(model)
 
@@ -190,7 +193,7 @@ def test_single_linear_error_bound_own_and_torch_ao() -> None:
     linear = nn.Linear(96, 48).eval()
     x = torch.randn(32, 96)
     # torch.ao は子の層しか置き換えないので、1 段包んでから渡す
-    ao: Any = ao_quantize(nn.Sequential(linear))[0]
+    ao = ao_quantize(nn.Sequential(linear))[0]
     own = quantize_linear_layers(linear)
     assert isinstance(own, QuantizedLinear)
     with torch.no_grad():
@@ -214,7 +217,7 @@ def test_single_linear_error_bound_own_and_torch_ao() -> None:
 def test_mlp_error_bound_own() -> None:
     """2 層の MLP でも、ReLU が差を広げない（1-リプシッツ）ことを使えば
     1 層目の誤差の上限を 2 層目に伝えて上限が計算できる。"""
-    mlp = make_mlp()
+    mlp: Any = make_mlp()
     x = torch.randn(32, 64)
     with torch.no_grad():
         dy = (quantize_linear_layers(mlp)(x) - mlp(x)).abs()
@@ -239,7 +242,7 @@ def test_mlp_error_bound_own() -> None:
 def test_quantized_model_matches_dequantized_reference(
     batch_first: bool,
 ) -> None:
-    """int8 モデルの出力は、逆量子化した重みを代入した float モデルと一致する。
+    """int8 モデルの出力は、逆量子化した重みを代入したモデルと一致する。
 
     batch_first=True の TransformerEncoderLayer は推論時に高速経路を通り、
     `linear1.weight` を直接読む。QuantizedLinear の `weight` 属性で動くこと
@@ -317,7 +320,7 @@ def test_torch_ao_warning_points_to_caller() -> None:
 
 
 def test_torch_ao_input_is_not_modified() -> None:
-    mlp = make_mlp()
+    mlp: Any = make_mlp()
     ao = ao_quantize(mlp)
     assert type(mlp[0]) is nn.Linear
     assert type(ao[0]) is not nn.Linear
@@ -340,12 +343,13 @@ class TiedLM(nn.Module):
 
     def forward(self, idx: Tensor) -> Tensor:
         h = self.embed(idx)
-        return self.head(h + self.mlp(h))
+        out: Tensor = self.head(h + self.mlp(h))
+        return out
 
 
 def test_tied_weights_stay_float_and_shared() -> None:
     torch.manual_seed(0)
-    model = TiedLM()
+    model: Any = TiedLM()
     quantized: Any = quantize_linear_layers(model)
     assert type(quantized.head) is nn.Linear
     assert quantized.head.weight is quantized.embed.weight
@@ -363,7 +367,7 @@ def test_tied_weights_stay_float_and_shared() -> None:
 
 def test_skip_by_module_name() -> None:
     mlp = make_mlp()
-    quantized = quantize_linear_layers(mlp, skip=["2"])
+    quantized: Any = quantize_linear_layers(mlp, skip=["2"])
     assert isinstance(quantized[0], QuantizedLinear)
     assert type(quantized[2]) is nn.Linear
     nested = nn.Sequential(make_mlp(), make_mlp())
@@ -381,8 +385,8 @@ def test_int8_weights_are_about_a_quarter() -> None:
     自前は行ごとの scale（float32 を行数ぶん）が加わるので
     ちょうど 1/4 + 1 / in_features。torch.ao は scale が 1 つ。
     """
-    mlp = make_mlp()
-    own = quantize_linear_layers(mlp)
+    mlp: Any = make_mlp()
+    own: Any = quantize_linear_layers(mlp)
     ao = ao_quantize(mlp)
     for i in (0, 2):
         linear = mlp[i]

@@ -28,14 +28,21 @@ def check_epub(epub: Path) -> list[str]:
     cmd = ["java", "-jar", str(EPUBCHECK), str(epub)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     out = result.stdout + result.stderr
-    m = re.search(r"Messages: (\d+) fatals / (\d+) errors / (\d+) warnings", out)
+    m = re.search(
+        r"Messages: (\d+) fatals / (\d+) errors / (\d+) warnings", out
+    )
     if m is None:
-        if "No errors or warnings detected" in out and result.returncode == 0:
+        if (
+            "No errors or warnings detected" in out
+            and result.returncode == 0
+        ):
             print("EPUB: epubcheck エラー 0・警告 0")
             return []
         return [f"EPUB: epubcheck の結果を読めない:\n{out}"]
     fatals, errors, warnings = map(int, m.groups())
-    print(f"EPUB: epubcheck 致命 {fatals}・エラー {errors}・警告 {warnings}")
+    print(
+        f"EPUB: epubcheck 致命 {fatals}・エラー {errors}・警告 {warnings}"
+    )
     if fatals or errors or warnings:
         return [f"EPUB: epubcheck が問題を報告した:\n{out}"]
     return []
@@ -49,14 +56,20 @@ def check_pdf(pdf: Path) -> list[str]:
         ["pdffonts", str(pdf)], capture_output=True, text=True, check=True
     ).stdout.splitlines()[2:]
     not_embedded = [line for line in fonts if line.split()[-5] != "yes"]
-    print(f"PDF: フォント {len(fonts)} 個、埋め込まれていないもの {len(not_embedded)} 個")
-    problems += [f"PDF: 埋め込まれていないフォント: {line}" for line in not_embedded]
+    print(
+        f"PDF: フォント {len(fonts)} 個、埋め込まれていないもの {len(not_embedded)} 個"
+    )
+    problems += [
+        f"PDF: 埋め込まれていないフォント: {line}" for line in not_embedded
+    ]
 
     reader = PdfReader(str(pdf))
     box = reader.pages[0].mediabox
     size = (float(box.width), float(box.height))
-    print(f"PDF: {len(reader.pages)} ページ、判型 {size[0]:.1f}pt × {size[1]:.1f}pt")
-    if any(abs(a - b) > 1.0 for a, b in zip(size, B5_PT)):
+    print(
+        f"PDF: {len(reader.pages)} ページ、判型 {size[0]:.1f}pt × {size[1]:.1f}pt"
+    )
+    if any(abs(a - b) > 1.0 for a, b in zip(size, B5_PT, strict=True)):
         problems.append(f"PDF: 判型が JIS B5 ではない: {size}")
     for title, first, count in outline_spans(reader):
         print(f"  {title}: {count} ページ（{first + 1} ページ目から）")
@@ -91,13 +104,25 @@ class _Refs(HTMLParser):
         super().__init__()
         self.refs: list[tuple[str, str]] = []
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def handle_starttag(
+        self, tag: str, attrs: list[tuple[str, str | None]]
+    ) -> None:
         a = dict(attrs)
-        if tag in ("script", "img", "iframe", "source", "video", "audio") and a.get("src"):
+        if tag in (
+            "script",
+            "img",
+            "iframe",
+            "source",
+            "video",
+            "audio",
+        ) and a.get("src"):
             self.refs.append((tag, a["src"] or ""))
         if tag == "link" and a.get("href"):
             rel = (a.get("rel") or "").lower()
-            if any(r in rel for r in ("stylesheet", "preload", "icon", "modulepreload")):
+            if any(
+                r in rel
+                for r in ("stylesheet", "preload", "icon", "modulepreload")
+            ):
                 self.refs.append((tag, a["href"] or ""))
         if tag == "object" and a.get("data"):
             self.refs.append((tag, a["data"] or ""))
@@ -106,7 +131,9 @@ class _Refs(HTMLParser):
 def check_html(html_dir: Path) -> list[str]:
     problems = []
     # _static/ の下の .html はテーマの部品（テンプレート）で、読者が開くページではない
-    pages = sorted(p for p in html_dir.rglob("*.html") if "_static" not in p.parts)
+    pages = sorted(
+        p for p in html_dir.rglob("*.html") if "_static" not in p.parts
+    )
     checked = 0
     for page in pages:
         parser = _Refs()
@@ -114,19 +141,30 @@ def check_html(html_dir: Path) -> list[str]:
         for tag, ref in parser.refs:
             parts = urlsplit(ref)
             if parts.scheme or ref.startswith("//"):
-                problems.append(f"HTML: {page.relative_to(html_dir)} が外部の {tag} を読む: {ref}")
+                problems.append(
+                    f"HTML: {page.relative_to(html_dir)} が外部の {tag} を読む: {ref}"
+                )
                 continue
             target = (page.parent / unquote(parts.path)).resolve()
             checked += 1
             if not target.exists():
-                problems.append(f"HTML: {page.relative_to(html_dir)} の参照先が無い: {ref}")
+                problems.append(
+                    f"HTML: {page.relative_to(html_dir)} の参照先が無い: {ref}"
+                )
     for css in sorted(html_dir.rglob("*.css")):
-        for url in re.findall(r"url\(\s*['\"]?(https?:)?//", css.read_text(encoding="utf-8", errors="replace")):
-            problems.append(f"HTML: {css.relative_to(html_dir)} が外部の資源を読む ({url})")
+        for url in re.findall(
+            r"url\(\s*['\"]?(https?:)?//",
+            css.read_text(encoding="utf-8", errors="replace"),
+        ):
+            problems.append(
+                f"HTML: {css.relative_to(html_dir)} が外部の資源を読む ({url})"
+            )
     mathjax = html_dir / "_static" / "mathjax" / "tex-svg-full.js"
     if not mathjax.exists():
         problems.append("HTML: MathJax のローカルコピーが無い")
-    print(f"HTML: {len(pages)} ページ、ローカルの参照 {checked} 件、外部の参照 {sum('外部' in p for p in problems)} 件")
+    print(
+        f"HTML: {len(pages)} ページ、ローカルの参照 {checked} 件、外部の参照 {sum('外部' in p for p in problems)} 件"
+    )
     return problems
 
 
@@ -140,7 +178,10 @@ def main() -> int:
     problems += check_html(args.dist / "html")
     for p in problems:
         print("問題:", p, file=sys.stderr)
-    print("検査: " + ("問題なし" if not problems else f"{len(problems)} 件の問題"))
+    print(
+        "検査: "
+        + ("問題なし" if not problems else f"{len(problems)} 件の問題")
+    )
     return 1 if problems else 0
 
 

@@ -25,7 +25,9 @@ def main() -> None:
     for k, img in enumerate(images):
         x, y = (k % args.cols) * w, (k // args.cols) * h
         sheet.paste(img, (x, y))
-        draw.rectangle((x, y, x + img.width - 1, y + img.height - 1), outline="#444444")
+        draw.rectangle(
+            (x, y, x + img.width - 1, y + img.height - 1), outline="#444444"
+        )
         draw.text((x + 4, y + 4), str(k + 1), fill="#cc0000")
     sheet.save(args.out)
 

@@ -17,6 +17,7 @@ Counter({'x': 1, 'f': 1})
 import io
 import tokenize
 from collections import Counter
+from itertools import pairwise
 
 # 意味を持たないトークン（コメント、改行、字下げの増減）は数えない
 _LAYOUT = {
@@ -42,7 +43,7 @@ def significant_tokens(source: str) -> list[str]:
 def next_token_counts(source: str, keyword: str) -> Counter[str]:
     """`keyword` の直後に来たトークンを数える（バイグラムの頻度）。"""
     toks = significant_tokens(source)
-    return Counter(b for a, b in zip(toks, toks[1:]) if a == keyword)
+    return Counter(b for a, b in pairwise(toks) if a == keyword)
 
 
 def next_token_distribution(counts: Counter[str]) -> dict[str, float]:

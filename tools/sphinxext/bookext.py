@@ -18,7 +18,6 @@ from sphinx.application import Sphinx
 from sphinx.transforms import SphinxTransform
 from sphinx.writers.latex import LaTeXTranslator
 
-
 # 見出しに手で書いた「第1部」「第12章」。HTML と EPUB ではこれが番号になり、
 # LaTeX では jsbook が番号を振るので取り除く。
 _NUMBER_PREFIX = re.compile(r"^第\s*[0-9０-９]+\s*[部章]\s*")
@@ -32,10 +31,16 @@ class BookLaTeXTranslator(LaTeXTranslator):
         self._matter = "cover"
         self._shifted: list[bool] = []
         # 最初の toctree の見出し（「前付け」）が目次の題にならないようにする
-        self.elements["contentsname"] = self.babel_renewcommand(r"\contentsname", "目次")
+        self.elements["contentsname"] = self.babel_renewcommand(
+            r"\contentsname", "目次"
+        )
 
     def visit_title(self, node: nodes.Element) -> None:
-        if isinstance(node.parent, nodes.section) and self.sectionlevel <= 1 and node.children:
+        if (
+            isinstance(node.parent, nodes.section)
+            and self.sectionlevel <= 1
+            and node.children
+        ):
             first = node.children[0]
             if isinstance(first, nodes.Text):
                 stripped = _NUMBER_PREFIX.sub("", first.astext())
@@ -84,7 +89,13 @@ class JoinJapaneseLines(SphinxTransform):
     default_priority = 500
 
     def apply(self, **kwargs: Any) -> None:
-        skip = (nodes.literal_block, nodes.literal, nodes.raw, nodes.math, nodes.math_block)
+        skip = (
+            nodes.literal_block,
+            nodes.literal,
+            nodes.raw,
+            nodes.math,
+            nodes.math_block,
+        )
         for node in list(self.document.findall(nodes.Text)):
             if isinstance(node.parent, skip) or "\n" not in node:
                 continue
@@ -95,13 +106,26 @@ class JoinJapaneseLines(SphinxTransform):
 
 def _prefer_png_in_epub(app: Sphinx) -> None:
     if app.builder.name == "epub":
-        app.builder.supported_image_types = ["image/png", "image/jpeg", "image/gif"]
+        # クラス変数をこのビルダーのインスタンスでだけ上書きする
+        app.builder.supported_image_types = [  # type: ignore[misc]
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+        ]
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
-    app.add_config_value("book_frontmatter", [], "env", types=frozenset({list}))
-    app.add_config_value("book_backmatter_prefix", "appendix/", "env", types=frozenset({str}))
+    app.add_config_value(
+        "book_frontmatter", [], "env", types=frozenset({list})
+    )
+    app.add_config_value(
+        "book_backmatter_prefix", "appendix/", "env", types=frozenset({str})
+    )
     app.set_translator("latex", BookLaTeXTranslator, override=True)
     app.add_transform(JoinJapaneseLines)
     app.connect("builder-inited", _prefer_png_in_epub)
-    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
+    return {
+        "version": "1.0",
+        "parallel_read_safe": True,
+        "parallel_write_safe": True,
+    }
