@@ -26,9 +26,11 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
-import matplotlib_fontja  # noqa: F401  日本語フォント（IPAex ゴシック）を既定にする
+
+# 日本語フォント（IPAex ゴシック）を既定にする
+import matplotlib_fontja  # noqa: F401
 import numpy as np
+from matplotlib.figure import Figure
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "book" / "_generated" / "figures"
