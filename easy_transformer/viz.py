@@ -61,10 +61,13 @@ def _draw_attention(
 ) -> AxesImage:
     """1 ヘッド分 (q, k) の重みを `ax` にヒートマップで描く。"""
     image = ax.imshow(weights, cmap=ATTENTION_CMAP, vmin=0.0, vmax=vmax)
+    labels_k = [_token_label(t) for t in tokens_k]
+    # 1〜2 文字のトークンだけなら横書きのまま、長いものがあれば縦にする
+    long_label = max((len(t) for t in labels_k), default=0) > 2
     ax.set_xticks(
-        range(len(tokens_k)),
-        labels=[_token_label(t) for t in tokens_k],
-        rotation=90,
+        range(len(labels_k)),
+        labels=labels_k,
+        rotation=90 if long_label else 0,
     )
     ax.set_yticks(
         range(len(tokens_q)), labels=[_token_label(t) for t in tokens_q]
@@ -224,7 +227,8 @@ def plot_positional_encoding(
     ax_wave.set_xlabel("位置")
     ax_wave.set_ylabel("値")
     ax_wave.set_xlim(0, positions - 1)
-    ax_wave.legend(loc="upper right", fontsize=8, ncols=2)
+    # 凡例は波に重ならないよう、グラフの右の外に置く
+    ax_wave.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     if title is not None:
         fig.suptitle(title)
     return fig

@@ -141,6 +141,17 @@ def test_top_p_keeps_smallest_prefix_reaching_p(
     assert sorted(kept.tolist()) == sorted(order[:need])
 
 
+def test_top_p_boundary_reaching_p_exactly() -> None:
+    # 確率がちょうど [0.5, 0.25, 0.125, 0.125]（2 の冪なので誤差なし）。
+    # p=0.5 は 1 個目で「ちょうど p 以上」になるので 1 個だけ残す。
+    logits = torch.tensor([3.0, 2.0, 1.0, 1.0]) * math.log(2)
+    assert logits.softmax(-1).tolist() == [0.5, 0.25, 0.125, 0.125]
+    for p, n_kept in [(0.5, 1), (0.75, 2)]:
+        out = top_p_filter(logits, p)
+        assert int(torch.isfinite(out).sum()) == n_kept
+        assert torch.equal(out[None], _hf_top_p(logits[None], p))
+
+
 def test_top_p_keeps_all_ties_at_the_boundary() -> None:
     # 2 位と 3 位が同点。2 位まで取れば p に届くが、3 位も残す。
     logits = torch.tensor([2.0, 1.0, 1.0, -1.0])
@@ -385,13 +396,14 @@ _BEAM_CASES = [
     (5, 4, 2, 0.0),
     (4, 4, 3, 1.5),  # eos が出やすく、打ち切りが効く
     (5, 3, 1, 3.0),
+    (3, 5, 1, 0.5),
 ]
 
 
 @pytest.mark.parametrize(
     ("vocab", "max_new", "eos_id", "bias"), _BEAM_CASES
 )
-@pytest.mark.parametrize("length_penalty", [-0.5, 0.0, 0.6, 1.0, 2.0])
+@pytest.mark.parametrize("length_penalty", [-2.0, -0.5, 0.0, 0.6, 1.0, 2.0])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_full_width_beam_search_equals_exhaustive_search(
     vocab: int,

@@ -15,12 +15,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+import pytest
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-from easy_transformer.viz import (  # noqa: E402
+from easy_transformer.viz import (
     plot_attention,
     plot_attention_heads,
     plot_embeddings_2d,
@@ -42,6 +43,13 @@ def tick_texts(labels: list[matplotlib.text.Text]) -> list[str]:
     return [t.get_text() for t in labels]
 
 
+def image_data(ax: Axes) -> np.ndarray:
+    """ヒートマップとして描かれた配列。"""
+    data = image_data(ax)
+    assert data is not None
+    return np.asarray(data)
+
+
 # ---- project_2d --------------------------------------------------------
 
 
@@ -55,7 +63,9 @@ def numpy_pca(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def random_embeddings(n: int = 30, d: int = 12) -> torch.Tensor:
     torch.manual_seed(0)
     # 主成分の分散をはっきり違えて、主成分の向きが一意に決まるようにする
-    return torch.randn(n, d, dtype=torch.float64) * torch.linspace(3, 0.5, d)
+    return torch.randn(n, d, dtype=torch.float64) * torch.linspace(
+        3, 0.5, d
+    )
 
 
 def test_project_2d_matches_numpy_svd_up_to_sign() -> None:
@@ -72,7 +82,9 @@ def test_project_2d_variance_is_singular_value_squared() -> None:
     n = x.shape[0]
     got = project_2d(x).numpy()
     _, s = numpy_pca(x.numpy())
-    np.testing.assert_allclose(got.var(axis=0, ddof=1), s[:2] ** 2 / (n - 1))
+    np.testing.assert_allclose(
+        got.var(axis=0, ddof=1), s[:2] ** 2 / (n - 1)
+    )
 
 
 def test_project_2d_sign_is_deterministic() -> None:
@@ -128,7 +140,7 @@ def test_plot_attention_heads(heads: int) -> None:
     # ヒートマップのほかにはカラーバーの軸が 1 つだけ（余りのマスは消す）
     assert len(fig.axes) == heads + 1
     for h, ax in enumerate(maps):
-        np.testing.assert_allclose(ax.images[0].get_array(), w[h].numpy())
+        np.testing.assert_allclose(image_data(ax), w[h].numpy())
         assert len(ax.get_xticklabels()) == len(TOKENS)
         assert len(ax.get_yticklabels()) == len(TOKENS)
     # 改行は見える形で、空白で始まるトークンはそのまま出る
@@ -158,7 +170,7 @@ def test_plot_attention_single_head() -> None:
     render(fig)
     assert len(fig.axes) == 2  # ヒートマップとカラーバー
     ax = fig.axes[0]
-    np.testing.assert_allclose(ax.images[0].get_array(), w.numpy())
+    np.testing.assert_allclose(image_data(ax), w.numpy())
     assert tick_texts(ax.get_xticklabels()) == tokens
     assert tick_texts(ax.get_yticklabels()) == tokens
     with pytest.raises(ValueError):
@@ -185,8 +197,8 @@ def test_plot_positional_encoding() -> None:
     render(fig)
     heatmap = [ax for ax in fig.axes if ax.images]
     assert len(heatmap) == 1
-    np.testing.assert_array_equal(heatmap[0].images[0].get_array(), pe)
-    wave = [ax for ax in fig.axes if ax.lines][0]
+    np.testing.assert_array_equal(image_data(heatmap[0]), pe)
+    wave = next(ax for ax in fig.axes if ax.lines)
     # 既定では 4 本、d_model / 2 より前の偶数次元（sin の側）を描く
     assert len(wave.lines) == 4
     for line in wave.lines:
@@ -199,7 +211,7 @@ def test_plot_positional_encoding_custom_dims() -> None:
     pe = sinusoidal(20, 8).numpy()
     fig = plot_positional_encoding(pe, dims=[1, 7])
     render(fig)
-    wave = [ax for ax in fig.axes if ax.lines][0]
+    wave = next(ax for ax in fig.axes if ax.lines)
     np.testing.assert_array_equal(wave.lines[1].get_ydata(), pe[:, 7])
     with pytest.raises(ValueError):
         plot_positional_encoding(pe[0])
@@ -262,12 +274,15 @@ def test_plot_training_curves() -> None:
     np.testing.assert_array_equal(
         val.get_ydata(), [r["val_loss"] for r in with_val]
     )
-    assert len(ax.get_legend().get_texts()) == 2
+    legend = ax.get_legend()
+    assert legend is not None and len(legend.get_texts()) == 2
 
 
 def test_plot_training_curves_missing_keys() -> None:
     records = training_records()
-    fig = plot_training_curves(records, keys=["train_loss", "lr"], logy=True)
+    fig = plot_training_curves(
+        records, keys=["train_loss", "lr"], logy=True
+    )
     render(fig)
     assert len(fig.axes[0].lines) == 1  # 記録にない lr は描かない
     assert fig.axes[0].get_yscale() == "log"
