@@ -30,6 +30,10 @@ MMD_OUT := $(foreach f,$(MMD_SRC),$(foreach ext,svg pdf png,$(FIGDIR)/$(basename
 STATIC_OUT := $(STATIC)/mathjax/tex-svg-full.js $(STATIC)/cover.png
 BOOK_SRC := $(shell find book listings -type f \( -name '*.md' -o -name '*.py' -o -name '*.sty' -o -name '*.css' -o -name '*.dic' \) -not -path 'book/_generated/*' 2>/dev/null) conf.py tools/sphinxext/bookext.py
 
+# Sphinx は拡張や conf.py のコードの変更を検出しないので、変わったら doctree を捨てる
+SPHINX_CODE := conf.py tools/sphinxext/bookext.py
+fresh-doctrees = for f in $(SPHINX_CODE); do [ build/doctrees/$(1)/environment.pickle -nt $$f ] || rm -rf build/doctrees/$(1); done
+
 MMDC := node_modules/.bin/mmdc -q -p tools/puppeteer-config.json -c tools/mermaid-config.json -b white
 
 .PHONY: help book html pdf epub figures test lint clean distclean live setup deps-python deps-node deps-system check-book
@@ -97,17 +101,20 @@ book: html pdf epub ## 依存の準備から HTML・PDF・EPUB の生成まで�
 
 html: $(DIST)/html/index.html ## HTML を dist/html に作る
 $(DIST)/html/index.html: $(BOOK_SRC) figures | $(VENV_STAMP)
+	$(call fresh-doctrees,html)
 	$(SPHINXBUILD) $(SPHINXOPTS) -b html -c . -d build/doctrees/html book build/html
 	rm -rf $(DIST)/html && mkdir -p $(DIST) && cp -r build/html $(DIST)/html
 
 epub: $(DIST)/easy-transformer.epub ## EPUB を作る
 $(DIST)/easy-transformer.epub: $(BOOK_SRC) figures | $(VENV_STAMP) $(SYSDEPS_STAMP)
 	rm -rf build/epub
+	$(call fresh-doctrees,epub)
 	$(SPHINXBUILD) $(SPHINXOPTS) -b epub -t epub -c . -d build/doctrees/epub book build/epub
 	mkdir -p $(DIST) && cp build/epub/easy-transformer.epub $@
 
 pdf: $(DIST)/easy-transformer.pdf ## PDF（B5 判、upLaTeX）を作る
 $(DIST)/easy-transformer.pdf: $(BOOK_SRC) figures | $(VENV_STAMP) $(SYSDEPS_STAMP)
+	$(call fresh-doctrees,latex)
 	$(SPHINXBUILD) $(SPHINXOPTS) -b latex -c . -d build/doctrees/latex book build/latex
 	$(MAKE) -C build/latex all-pdf LATEXMKOPTS='-silent' > build/latex/make.log 2>&1 \
 	  || { tail -60 build/latex/make.log; exit 1; }

@@ -56,8 +56,13 @@ SEQ_LEN = 8
 class Bigram(nn.Module):
     """直前の 1 文字だけから次の文字を当てる、いちばん小さな言語モデル。"""
 
-    def __init__(self, vocab: int = len(VOCAB), dim: int = 16,
-                 dropout: float = 0.1, tie: bool = False) -> None:
+    def __init__(
+        self,
+        vocab: int = len(VOCAB),
+        dim: int = 16,
+        dropout: float = 0.1,
+        tie: bool = False,
+    ) -> None:
         super().__init__()
         self.emb = nn.Embedding(vocab, dim)
         self.norm = nn.LayerNorm(dim)
@@ -85,7 +90,9 @@ def get_batch(batch_size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """
     high = len(IDS) - SEQ_LEN - 1
     starts = [random.randrange(high) for _ in range(batch_size // 2)]
-    starts += np.random.randint(high, size=batch_size - len(starts)).tolist()
+    starts += np.random.randint(
+        high, size=batch_size - len(starts)
+    ).tolist()
     x = torch.stack([IDS[s : s + SEQ_LEN] for s in starts])
     y = torch.stack([IDS[s + 1 : s + SEQ_LEN + 1] for s in starts])
     return x, y
@@ -101,12 +108,20 @@ def windows() -> TensorDataset:
 
 def small_config(tmp_path: Path | None = None, **kw: Any) -> TrainConfig:
     base: dict[str, Any] = dict(
-        lr=1e-2, min_lr=1e-3, warmup_steps=3, max_steps=20,
-        eval_interval=0, log_interval=1, device="cpu", progress=False,
+        lr=1e-2,
+        min_lr=1e-3,
+        warmup_steps=3,
+        max_steps=20,
+        eval_interval=0,
+        log_interval=1,
+        device="cpu",
+        progress=False,
     )
     if tmp_path is not None:
-        base.update(metrics_path=str(tmp_path / "metrics.jsonl"),
-                    checkpoint_path=str(tmp_path / "ckpt.pt"))
+        base.update(
+            metrics_path=str(tmp_path / "metrics.jsonl"),
+            checkpoint_path=str(tmp_path / "ckpt.pt"),
+        )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -146,9 +161,13 @@ def test_trainer_follows_the_schedule() -> None:
     trainer = Trainer(Bigram(dropout=0.0), cfg, get_batch, lm_loss)
     used = [trainer.train_step().lr for _ in range(12)]
     expected = [
-        warmup_cosine_lr(s, max_lr=cfg.lr, min_lr=cfg.min_lr,
-                         warmup_steps=cfg.warmup_steps,
-                         max_steps=cfg.max_steps)
+        warmup_cosine_lr(
+            s,
+            max_lr=cfg.lr,
+            min_lr=cfg.min_lr,
+            warmup_steps=cfg.warmup_steps,
+            max_steps=cfg.max_steps,
+        )
         for s in range(12)
     ]
     assert used == pytest.approx(expected)
@@ -166,7 +185,9 @@ def test_weight_decay_groups() -> None:
     ids = {name: id(p) for name, p in model.named_parameters()}
     assert {id(p) for p in decay["params"]} == {ids["head.weight"]}
     assert {id(p) for p in no_decay["params"]} == {
-        ids["emb.weight"], ids["norm.weight"], ids["norm.bias"],
+        ids["emb.weight"],
+        ids["norm.weight"],
+        ids["norm.bias"],
         ids["head.bias"],
     }
 
@@ -184,8 +205,9 @@ def test_frozen_parameters_are_left_out() -> None:
     model = Bigram()
     model.emb.weight.requires_grad_(False)
     groups = param_groups(model, 0.1)
-    assert all(p is not model.emb.weight
-               for g in groups for p in g["params"])
+    assert all(
+        p is not model.emb.weight for g in groups for p in g["params"]
+    )
 
 
 # ---------------------------------------------------------------------
@@ -193,8 +215,9 @@ def test_frozen_parameters_are_left_out() -> None:
 # ---------------------------------------------------------------------
 
 
-def one_step(accum: int, batches: list[Any],
-             grad_clip: float = 0.0) -> nn.Module:
+def one_step(
+    accum: int, batches: list[Any], grad_clip: float = 0.0
+) -> nn.Module:
     seed_everything(0)
     model = Bigram(dropout=0.0)
     cfg = small_config(grad_accum_steps=accum, grad_clip=grad_clip)
@@ -210,8 +233,9 @@ def test_grad_accumulation_equals_big_batch(grad_clip: float) -> None:
     small = [(x[i : i + 4], y[i : i + 4]) for i in range(0, 12, 4)]
     a = one_step(3, small, grad_clip)
     b = one_step(1, [(x, y)], grad_clip)
-    for (name, pa), pb in zip(a.named_parameters(), b.parameters(),
-                              strict=True):
+    for (name, pa), pb in zip(
+        a.named_parameters(), b.parameters(), strict=True
+    ):
         assert pa.grad is not None and pb.grad is not None
         torch.testing.assert_close(pa.grad, pb.grad, msg=name)
         torch.testing.assert_close(pa, pb, msg=name)
@@ -220,12 +244,14 @@ def test_grad_accumulation_equals_big_batch(grad_clip: float) -> None:
 def test_grad_clipping_limits_the_norm() -> None:
     seed_everything(0)
     model = Bigram(dropout=0.0)
-    trainer = Trainer(model, small_config(grad_clip=1e-3), get_batch,
-                      lm_loss)
+    trainer = Trainer(
+        model, small_config(grad_clip=1e-3), get_batch, lm_loss
+    )
     result = trainer.train_step()
     assert result.grad_norm > 1e-3  # 返すのはクリップ前のノルム
-    clipped = torch.stack([p.grad.norm() for p in model.parameters()
-                           if p.grad is not None]).norm()
+    clipped = torch.stack(
+        [p.grad.norm() for p in model.parameters() if p.grad is not None]
+    ).norm()
     assert clipped == pytest.approx(1e-3, rel=1e-4)
 
 
@@ -243,9 +269,14 @@ def test_evaluate_uses_eval_mode_and_no_grad() -> None:
 
     model = Bigram()
     val = [get_batch() for _ in range(3)]
-    trainer = Trainer(model, small_config(eval_batches=2), get_batch,
-                      probe, val_data=val,
-                      eval_fn=lambda m: {"training": float(m.training)})
+    trainer = Trainer(
+        model,
+        small_config(eval_batches=2),
+        get_batch,
+        probe,
+        val_data=val,
+        eval_fn=lambda m: {"training": float(m.training)},
+    )
     result = trainer.evaluate()
     assert seen == [(False, False)] * 2  # eval_batches 個だけ
     assert result["training"] == 0.0
@@ -256,8 +287,9 @@ def test_evaluate_uses_eval_mode_and_no_grad() -> None:
 
 
 def test_evaluate_does_not_disturb_training_randomness() -> None:
-    trainer = Trainer(Bigram(), small_config(), get_batch, lm_loss,
-                      val_data=get_batch)
+    trainer = Trainer(
+        Bigram(), small_config(), get_batch, lm_loss, val_data=get_batch
+    )
     first = trainer.evaluate()["val_loss"]
     seed_everything(5)
     expected = (random.random(), np.random.rand(), torch.rand(1))
@@ -274,8 +306,11 @@ def test_evaluate_does_not_disturb_training_randomness() -> None:
 
 def test_seed_everything_repeats_all_generators() -> None:
     def draw() -> tuple[float, float, float]:
-        return (random.random(), float(np.random.rand()),
-                torch.rand(1).item())
+        return (
+            random.random(),
+            float(np.random.rand()),
+            torch.rand(1).item(),
+        )
 
     seed_everything(123)
     a = draw()
@@ -323,7 +358,8 @@ def test_progress_bar_policy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_make_dataloader_splits_by_rank(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     dataset = TensorDataset(torch.arange(32))
     monkeypatch.delenv("RANK", raising=False)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
@@ -355,8 +391,9 @@ def test_batch_stream_shuffles_each_epoch_differently() -> None:
     n = len(loader)
     first = [next(stream)[0] for _ in range(n)]
     second = [next(stream)[0] for _ in range(n)]
-    assert not all(torch.equal(a, b)
-                   for a, b in zip(first, second, strict=True))
+    assert not all(
+        torch.equal(a, b) for a, b in zip(first, second, strict=True)
+    )
 
 
 def test_empty_data_is_an_error() -> None:
@@ -381,8 +418,9 @@ def test_move_to_and_count_tokens() -> None:
 def test_metrics_roundtrip_and_truncate(tmp_path: Path) -> None:
     path = tmp_path / "m.jsonl"
     for step in range(1, 6):
-        append_metrics(path, {"step": step, "train_loss": 1.0 / step,
-                              "注": "日本語"})
+        append_metrics(
+            path, {"step": step, "train_loss": 1.0 / step, "注": "日本語"}
+        )
     records = read_metrics(path)
     assert [r["step"] for r in records] == [1, 2, 3, 4, 5]
     assert records[0]["注"] == "日本語"
@@ -400,16 +438,27 @@ def test_read_metrics_skips_a_torn_last_line(tmp_path: Path) -> None:
 
 def test_train_records_metrics(tmp_path: Path) -> None:
     seed_everything(0)
-    cfg = small_config(tmp_path, max_steps=30, log_interval=5,
-                       eval_interval=10, checkpoint_interval=0)
+    cfg = small_config(
+        tmp_path,
+        max_steps=30,
+        log_interval=5,
+        eval_interval=10,
+        checkpoint_interval=0,
+    )
     val = [get_batch() for _ in range(4)]
-    history = Trainer(Bigram(), cfg, get_batch, lm_loss,
-                      val_data=val).train()
+    history = Trainer(
+        Bigram(), cfg, get_batch, lm_loss, val_data=val
+    ).train()
     assert read_metrics(cfg.metrics_path or "") == history
     assert [r["step"] for r in history] == [5, 10, 15, 20, 25, 30]
     assert [r["step"] for r in history if "val_loss" in r] == [10, 20, 30]
-    assert set(history[0]) == {"step", "train_loss", "lr", "grad_norm",
-                               "tokens_per_sec"}
+    assert set(history[0]) == {
+        "step",
+        "train_loss",
+        "lr",
+        "grad_norm",
+        "tokens_per_sec",
+    }
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["val_loss"] < math.log(len(VOCAB))
     # 途中で保存しなくても、最後には保存する
@@ -443,28 +492,31 @@ def test_resume_warns_when_config_changed(tmp_path: Path) -> None:
         Trainer(Bigram(), changed, get_batch, lm_loss).train()
 
 
-def test_load_into_a_different_model_is_explained(
-        tmp_path: Path) -> None:
+def test_load_into_a_different_model_is_explained(tmp_path: Path) -> None:
     cfg = small_config(tmp_path, max_steps=2)
     Trainer(Bigram(), cfg, get_batch, lm_loss).train()
     with pytest.raises(CheckpointError, match="同じ設定でモデルを"):
         Trainer(Bigram(dim=8), cfg, get_batch, lm_loss).train()
 
 
-def run_script(out: Path, data: str, kill_at: int | None = None,
-               ) -> subprocess.CompletedProcess[str]:
+def run_script(
+    out: Path,
+    data: str,
+    kill_at: int | None = None,
+) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, __file__, "--out", str(out), "--data", data]
     if kill_at is not None:
         cmd += ["--kill-at", str(kill_at)]
-    return subprocess.run(cmd, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGKILL"),
-                    reason="SIGKILL が無い OS")
+@pytest.mark.skipif(
+    not hasattr(signal, "SIGKILL"), reason="SIGKILL が無い OS"
+)
 @pytest.mark.parametrize("data", ["function", "loader"])
 def test_kill_and_resume_matches_uninterrupted(
-        tmp_path: Path, data: str) -> None:
+    tmp_path: Path, data: str
+) -> None:
     """SIGKILL で落としても、失うのは最後のチェックポイントより後だけ。"""
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     crashed = run_script(killed, data, kill_at=KILL_AT)
@@ -485,10 +537,14 @@ def test_kill_and_resume_matches_uninterrupted(
         torch.set_num_threads(threads)
 
     keys = ("step", "train_loss", "lr", "grad_norm", "val_loss")
-    a = [{k: r.get(k) for k in keys}
-         for r in read_metrics(whole / "metrics.jsonl")]
-    b = [{k: r.get(k) for k in keys}
-         for r in read_metrics(killed / "metrics.jsonl")]
+    a = [
+        {k: r.get(k) for k in keys}
+        for r in read_metrics(whole / "metrics.jsonl")
+    ]
+    b = [
+        {k: r.get(k) for k in keys}
+        for r in read_metrics(killed / "metrics.jsonl")
+    ]
     assert [r["step"] for r in b] == list(range(1, MAX_STEPS + 1))
     assert a == b  # 浮動小数点数までぴったり同じ
     wa = torch.load(whole / "final.pt", weights_only=True)
@@ -504,14 +560,20 @@ def test_kill_and_resume_matches_uninterrupted(
 MAX_STEPS, CKPT_INTERVAL, KILL_AT = 30, 7, 25
 
 
-def train_script(out: Path, data: str, kill_at: int | None = None,
-                 ) -> None:
+def train_script(
+    out: Path,
+    data: str,
+    kill_at: int | None = None,
+) -> None:
     """学習スクリプトの本体。``kill_at`` ステップの後で自分を kill する。"""
     # 1 スレッドにして、どの実行でも同じ順で浮動小数点数を足す
     torch.set_num_threads(1)
     cfg = small_config(
-        out, max_steps=MAX_STEPS, grad_accum_steps=2,
-        checkpoint_interval=CKPT_INTERVAL, eval_interval=5,
+        out,
+        max_steps=MAX_STEPS,
+        grad_accum_steps=2,
+        checkpoint_interval=CKPT_INTERVAL,
+        eval_interval=5,
         eval_batches=2,
     )
     seed_everything(cfg.seed)

@@ -45,7 +45,7 @@ def tick_texts(labels: list[matplotlib.text.Text]) -> list[str]:
 
 def image_data(ax: Axes) -> np.ndarray:
     """ヒートマップとして描かれた配列。"""
-    data = image_data(ax)
+    data = ax.images[0].get_array()
     assert data is not None
     return np.asarray(data)
 
