@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import zipfile
 from pathlib import Path
 from typing import Any, cast
 
@@ -148,6 +149,14 @@ def load_checkpoint(
             f"チェックポイント {path} がありません。"
             "パスを確かめてください。"
         )
+    # torch.save は zip 形式で書く。zip として読めなければ、書きかけで
+    # 途切れたか、まったく別のファイル
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"{path} は壊れているか、PyTorch の保存形式ではありません。"
+            "書き込みの途中で止まった可能性があります。ひとつ前の"
+            "チェックポイントを使うか、最初から学習し直してください。"
+        )
     try:
         state = torch.load(
             path, map_location=map_location, weights_only=True
@@ -161,10 +170,9 @@ def load_checkpoint(
         ) from e
     except Exception as e:
         raise CheckpointError(
-            f"{path} は壊れているか、PyTorch の保存形式ではありません"
-            f"（{type(e).__name__}）。書き込みの途中で止まった可能性が"
-            "あります。ひとつ前のチェックポイントを使うか、最初から"
-            "学習し直してください。"
+            f"{path} は zip としては読めますが、中身が壊れています"
+            f"（{type(e).__name__}: {e}）。ひとつ前のチェックポイントを"
+            "使うか、最初から学習し直してください。"
         ) from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(

@@ -411,7 +411,12 @@ class ByteLevelBPETokenizer(Tokenizer):
             if new_token not in vocab_ids:
                 vocab_ids[new_token] = len(vocab)
                 vocab.append(new_token)
-            words = [_merge(w, best, vocab_ids[new_token]) for w in words]
+            # 左のトークンを含まない断片は変わらないので飛ばす（速さのため）
+            new_id = vocab_ids[new_token]
+            words = [
+                _merge(w, best, new_id) if best[0] in w else w
+                for w in words
+            ]
             merges.append((left, right))
 
         self._set_vocab(vocab)

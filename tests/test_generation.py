@@ -486,6 +486,35 @@ def test_early_stop_happens_and_keeps_the_exact_answer() -> None:
     assert lm.calls < max_new
 
 
+class TableLM(HashLM):
+    """一部の文脈だけ確率を手で決め、残りは HashLM に任せるモデル。"""
+
+    def __init__(self, table: dict[tuple[int, ...], list[float]]) -> None:
+        super().__init__(vocab=3, seed=0, eos_id=0, eos_bias=0.0)
+        for seq, probs in table.items():
+            self._cache[seq] = torch.tensor(
+                probs, dtype=torch.float64
+            ).log()
+
+
+def test_negative_length_penalty_bound_uses_the_shortest_length() -> None:
+    # length_penalty < 0 では長いほど不利なので、生きたビームの上限は
+    # 「次の 1 トークンで完成した場合」で見積もる必要がある。最大長で
+    # 見積もると上限を低く見すぎ、1 ステップ目で止まって [eos] を返す。
+    lm = TableLM({(1,): [0.3, 0.65, 0.05], (1, 1): [0.99, 0.005, 0.005]})
+    ranked = _exhaustive(lm, [1], 4, 0, -1.0)
+    assert ranked[0][1] == (1, 0)
+    out = beam_search(
+        lm,
+        torch.tensor([1]),
+        beam_size=3**4,
+        max_new_tokens=4,
+        eos_id=0,
+        length_penalty=-1.0,
+    )
+    assert out.tolist() == [1, 1, 0]
+
+
 def test_zero_new_tokens_returns_prefix() -> None:
     prefix = torch.tensor([3, 1])
     out = beam_search(

@@ -8,6 +8,7 @@ LayerNorm → 線形層）。途中で kill して再開するテストでは、
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import random
@@ -27,8 +28,8 @@ from torch.utils.data import TensorDataset
 from easy_transformer.checkpoint import CheckpointError, load_checkpoint
 from easy_transformer.training import (
     BatchStream,
-    Trainer,
     TrainConfig,
+    Trainer,
     append_metrics,
     count_tokens,
     isolated_rng,
@@ -72,7 +73,8 @@ class Bigram(nn.Module):
             self.head.weight = self.emb.weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.drop(self.norm(self.emb(x))))
+        logits: torch.Tensor = self.head(self.drop(self.norm(self.emb(x))))
+        return logits
 
 
 def lm_loss(model: nn.Module, batch: Any) -> torch.Tensor:
@@ -130,7 +132,9 @@ def small_config(tmp_path: Path | None = None, **kw: Any) -> TrainConfig:
 # 学習率のスケジュール
 # ---------------------------------------------------------------------
 
-SCHED = dict(max_lr=1.0, min_lr=0.1, warmup_steps=10, max_steps=110)
+SCHED: dict[str, Any] = dict(
+    max_lr=1.0, min_lr=0.1, warmup_steps=10, max_steps=110
+)
 
 
 def test_warmup_is_linear_and_starts_above_zero() -> None:
@@ -148,7 +152,7 @@ def test_cosine_decay_values() -> None:
     assert lr[110] == pytest.approx(0.1)
     assert lr[150] == pytest.approx(0.1)  # max_steps より後は最小値のまま
     decay = lr[10:111]
-    assert all(a >= b for a, b in zip(decay, decay[1:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(decay))
 
 
 def test_warmup_zero_starts_at_max() -> None:

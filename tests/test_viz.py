@@ -181,7 +181,7 @@ def test_plot_attention_single_head() -> None:
 
 
 def sinusoidal(positions: int, d_model: int) -> torch.Tensor:
-    """Vaswani et al. (2017) の正弦波の位置エンコーディング（図の入力用）。"""
+    """Vaswani et al. (2017) の正弦波の位置エンコーディング（入力用）。"""
     pos = torch.arange(positions, dtype=torch.float64)[:, None]
     i = torch.arange(0, d_model, 2, dtype=torch.float64)
     angle = pos / 10000 ** (i / d_model)

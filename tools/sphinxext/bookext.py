@@ -84,7 +84,11 @@ _JA_NEWLINE = re.compile(rf"(?<=[{_CJK}])\n|\n(?=[{_CJK}])")
 
 
 class JoinJapaneseLines(SphinxTransform):
-    """和文の文字に接する改行を取り除く（英文どうしの改行は空白のまま残す）。"""
+    """和文の文字に接する改行を取り除く（英文どうしの改行は空白のまま残す）。
+
+    MyST は段落の中の改行（softbreak）を "\n" だけの Text ノードにするので、
+    前後の兄弟ノードの端の文字も見て判断する。
+    """
 
     default_priority = 500
 
@@ -97,11 +101,36 @@ class JoinJapaneseLines(SphinxTransform):
             nodes.math_block,
         )
         for node in list(self.document.findall(nodes.Text)):
-            if isinstance(node.parent, skip) or "\n" not in node:
+            parent = node.parent
+            if (
+                parent is None
+                or isinstance(parent, skip)
+                or "\n" not in node
+            ):
                 continue
-            joined = _JA_NEWLINE.sub("", str(node))
-            if joined != str(node):
-                node.parent.replace(node, nodes.Text(joined))
+            text = str(node)
+            if text.strip("\n"):
+                joined = _JA_NEWLINE.sub("", text)
+            else:
+                before = _edge(node, -1)
+                after = _edge(node, 1)
+                ja = re.compile(rf"[{_CJK}]")
+                joined = "" if ja.match(before) or ja.match(after) else text
+            if joined != text:
+                parent.replace(node, nodes.Text(joined))
+
+
+def _edge(node: nodes.Node, step: int) -> str:
+    """node の前（step=-1）か後（step=1）で最も近い、空でない兄弟の端の 1 文字。"""
+    parent = node.parent
+    assert parent is not None
+    index = parent.index(node) + step
+    while 0 <= index < len(parent):
+        text: str = parent[index].astext()
+        if text:
+            return text[-1] if step < 0 else text[0]
+        index += step
+    return ""
 
 
 def _prefer_png_in_epub(app: Sphinx) -> None:

@@ -1,0 +1,199 @@
+"""同じ学習スクリプトが torchrun（DDP）でそのまま動くことのテスト。
+
+このファイル自身を学習スクリプトとして、CPU の gloo で 2 プロセス起動
+する（``torchrun --nproc-per-node=2``）。確かめること:
+
+- 2 プロセスの重みが、ぴったり一致する（DDP が勾配を平均している）。
+- 1 プロセス × 全体のバッチで学習した結果と、誤差の範囲で一致する。
+- 指標とチェックポイントを書くのは rank 0 だけ。
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from easy_transformer.checkpoint import load_checkpoint
+from easy_transformer.training import (
+    TrainConfig,
+    Trainer,
+    cleanup_distributed,
+    make_dataloader,
+    read_metrics,
+    seed_everything,
+)
+
+TEXT = "a compiler turns source text into tokens, trees and code. " * 7
+VOCAB = sorted(set(TEXT))
+SEQ_LEN = 8
+WORLD_SIZE = 2
+BATCH = 4  # 1 プロセスあたり。全体のバッチは WORLD_SIZE 倍
+
+
+class Bigram(nn.Module):
+    # ドロップアウトは使わない。ランクごとに乱数が違い、1 プロセスの
+    # 学習と比べられなくなるため
+    def __init__(self, vocab: int = len(VOCAB), dim: int = 16) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(vocab, dim)
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.head(self.norm(self.emb(x)))
+        return logits
+
+
+def lm_loss(model: nn.Module, batch: Any) -> torch.Tensor:
+    x, y = batch
+    return F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+
+
+def windows() -> TensorDataset:
+    ids = torch.tensor([VOCAB.index(c) for c in TEXT])
+    n = (len(ids) - 1) // SEQ_LEN
+    x = ids[: n * SEQ_LEN].view(n, SEQ_LEN)
+    y = ids[1 : n * SEQ_LEN + 1].view(n, SEQ_LEN)
+    return TensorDataset(x, y)
+
+
+def train(out: Path, batch_size: int) -> list[dict[str, Any]]:
+    """学習スクリプトの本体。1 プロセスでも torchrun でも同じコード。"""
+    cfg = TrainConfig(
+        lr=1e-2,
+        min_lr=1e-3,
+        warmup_steps=2,
+        max_steps=12,
+        grad_accum_steps=2,
+        eval_interval=4,
+        eval_batches=2,
+        log_interval=1,
+        checkpoint_interval=5,
+        checkpoint_path=str(out / "ckpt.pt"),
+        metrics_path=str(out / "metrics.jsonl"),
+        device="cpu",
+        progress=False,
+    )
+    seed_everything(cfg.seed)
+    model = Bigram()
+    data = make_dataloader(windows(), batch_size, shuffle=True)
+    val = make_dataloader(windows(), batch_size, shuffle=False)
+    trainer = Trainer(model, cfg, data, lm_loss, val_data=val)
+    history = trainer.train()
+    rank = trainer.dist.rank
+    torch.save(model.state_dict(), out / f"weights{rank}.pt")
+    (out / f"history{rank}.json").write_text(json.dumps(history))
+    return history
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ddp")
+    # torchrun と同じもの（python -m torch.distributed.run）を、
+    # ループバックの空いているポートで起動する
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes=1",
+        f"--nproc-per-node={WORLD_SIZE}",
+        "--master-addr=127.0.0.1",
+        f"--master-port={free_port()}",
+        __file__,
+        "--out",
+        str(out),
+    ]
+    env = dict(os.environ)
+    if sys.platform == "linux":
+        env["GLOO_SOCKET_IFNAME"] = "lo"  # 外のネットワークに出ない
+    done = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    state: dict[str, torch.Tensor] = torch.load(path, weights_only=True)
+    return state
+
+
+def test_ranks_end_with_identical_weights(ddp_run: Path) -> None:
+    w0, w1 = (
+        weights(ddp_run / "weights0.pt"),
+        weights(ddp_run / "weights1.pt"),
+    )
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+
+
+def test_matches_single_process_with_the_whole_batch(
+    ddp_run: Path, tmp_path: Path
+) -> None:
+    single = train(tmp_path, BATCH * WORLD_SIZE)
+    w1, w2 = (
+        weights(tmp_path / "weights0.pt"),
+        weights(ddp_run / "weights0.pt"),
+    )
+    for k in w1:
+        torch.testing.assert_close(w2[k], w1[k], rtol=1e-4, atol=1e-5)
+    # 学習の損失（全ランクの平均）と検証の損失も一致する
+    ddp = json.loads((ddp_run / "history0.json").read_text())
+    assert [r["step"] for r in ddp] == [r["step"] for r in single]
+    for a, b in zip(ddp, single, strict=True):
+        for key in ("train_loss", "val_loss", "lr", "grad_norm"):
+            assert (key in a) == (key in b)
+            if key in a:
+                assert a[key] == pytest.approx(b[key], rel=1e-4)
+
+
+def test_ranks_log_the_same_metrics(ddp_run: Path) -> None:
+    h0 = json.loads((ddp_run / "history0.json").read_text())
+    h1 = json.loads((ddp_run / "history1.json").read_text())
+    for a, b in zip(h0, h1, strict=True):
+        a.pop("tokens_per_sec")
+        b.pop("tokens_per_sec")
+        assert a == b
+
+
+def test_only_rank0_writes_files(ddp_run: Path) -> None:
+    records = read_metrics(ddp_run / "metrics.jsonl")
+    steps = [r["step"] for r in records]
+    assert steps == list(range(1, 13))  # 2 プロセスが書けば重複する
+    state = load_checkpoint(ddp_run / "ckpt.pt")
+    assert state["step"] == 12
+    assert len(state["rng"]) == WORLD_SIZE  # 乱数の状態は全ランクぶん
+    # 全体のトークン数で速さを数える
+    assert all(r["tokens_per_sec"] > 0 for r in records)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    try:
+        train(args.out, BATCH)
+    finally:
+        cleanup_distributed()
+
+
+if __name__ == "__main__":
+    main()
