@@ -56,8 +56,10 @@ $(NODEDEPS_STAMP): tools/ensure-system-deps.sh
 deps-python: $(VENV_STAMP)
 $(VENV_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	@mkdir -p build
+	@echo "Python の依存を入れます（記録: build/pip.log）"
+	{ $(PY) -m pip install --upgrade pip && $(PY) -m pip install -e '.[dev]'; } \
+	  > build/pip.log 2>&1 || { tail -40 build/pip.log; exit 1; }
 	touch $@
 
 deps-node: $(NPM_STAMP)
