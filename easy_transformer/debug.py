@@ -230,7 +230,9 @@ class ShapeTracer(_ModuleHooks):
             max(len(row[i]) for row in [header, *rows]) for i in range(4)
         ]
         lines = [
-            "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+            "  ".join(
+                c.ljust(w) for c, w in zip(row, widths, strict=True)
+            ).rstrip()
             for row in [header, *rows]
         ]
         lines.insert(1, "  ".join("-" * w for w in widths))
@@ -241,7 +243,7 @@ class ShapeTracer(_ModuleHooks):
 
 
 class GradNormMonitor:
-    """backward の後の勾配ノルムを、パラメータごとにステップの履歴として残す。
+    """backward の後の勾配ノルムを、パラメータごとに履歴として残す。
 
     使い方::
 
@@ -295,7 +297,9 @@ class GradNormMonitor:
             # .item() を 1 つずつ呼ぶと GPU との同期がその回数起きるので、
             # まとめて 1 回で CPU に移す。
             values = norms.cpu().tolist()
-            step = {name: v for (name, _), v in zip(named, values)}
+            step = {
+                name: v for (name, _), v in zip(named, values, strict=True)
+            }
         self.history.append(step)
         return step
 
@@ -409,7 +413,7 @@ class NonFiniteError(FloatingPointError):
 
 
 def _non_finite_kind(obj: Any) -> str | None:
-    """入れ子の中に NaN があれば "NaN"、Inf だけなら "Inf"、なければ None。"""
+    """NaN があれば "NaN"、Inf だけなら "Inf"、どちらもなければ None。"""
     kind = None
     for t in _iter_tensors(obj):
         # 整数や真偽値のテンソルは NaN/Inf を持てない。
@@ -489,8 +493,8 @@ def detect_anomalies(
 
     Args:
         model: 見張るモデル。すべてのサブモジュールにフックを掛ける。
-        raise_error: True なら最初の NaN/Inf で ``NonFiniteError`` を送出し、
-            forward をそこで止める。False なら最後まで走らせ、
+        raise_error: True なら最初の NaN/Inf で ``NonFiniteError`` を
+            送出し、forward をそこで止める。False なら最後まで走らせ、
             ``detector.first`` に記録だけ残す。
     """
     return AnomalyDetector(model, raise_error=raise_error)

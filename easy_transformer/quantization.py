@@ -206,10 +206,11 @@ def torch_ao_quantize_dynamic(model: nn.Module) -> nn.Module:
     元のモデルは変更せず、`eval()` にしたコピーを返す。
     自前の実装との違いは 3 つある。
 
-    - 重みの scale はテンソル全体で 1 つ（per-tensor）。
-    - 入力（活性）も呼び出しのたびに範囲を測って 8 bit に量子化し、
-      int8 × int8 の専用の計算核（x86 では fbgemm）で掛け算する。
-      そのため速くなりうるが、入力の量子化の分だけ誤差も増える。
+    - 重みの scale はテンソル全体で 1 つ（per-tensor の対称量子化）。
+    - 入力（活性）も呼び出しのたびに範囲を測って整数にし、整数どうしの
+      専用の計算核で掛け算する。そのため速くなりうるが、入力の量子化の
+      分だけ誤差も増える。入力は `reduce_range=True` で量子化されるので、
+      実際の刻みは 0〜127 の 7 bit である。
     - 量子化した重みは `parameters()` にも `buffers()` にも現れない
       （`state_dict` には入る）。サイズは `model_size_bytes` の
       `state_dict_bytes` か `saved_bytes` で比べる。
