@@ -75,7 +75,7 @@ def hf_train(text: str, vocab_size: int) -> HFTokenizer:
 
 
 def merges_of(hf: HFTokenizer) -> list[tuple[str, str]]:
-    """tokenizers のマージ列（版によって "a b" か ["a", "b"] で入っている）。"""
+    """tokenizers のマージ列（版により "a b" か ["a", "b"] の形）。"""
     merges = json.loads(hf.to_str())["model"]["merges"]
     return [
         (m.split(" ")[0], m.split(" ")[1])
@@ -137,7 +137,7 @@ def main() -> None:
                 lambda: fresh_hf().encode(encode_text), args.repeat
             ),
             "ours_lines": best_time(
-                lambda: [fresh_ours().encode(line) for line in lines],
+                lambda: list(map(fresh_ours().encode, lines)),
                 args.repeat,
             ),
             "hf_lines": best_time(

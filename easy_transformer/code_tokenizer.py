@@ -34,6 +34,15 @@ NEWLINE, INDENT, DEDENT = LAYOUT_TOKENS = ("\n", "<indent>", "<dedent>")
 INDENT_UNIT = "    "
 OPERATORS = sorted(token.EXACT_TOKEN_TYPES)  # 演算子と区切り記号
 OPEN, CLOSE = ("(", "[", "{"), (")", "]", "}")
+# 括弧の外では前後に空白を置く演算子: 代入、比較、戻り値の型注釈。
+# 括弧の中の = はキーワード引数なので、PEP 8 どおり詰める
+SPACED_OPERATORS = {
+    *("=", "+=", "-=", "*=", "/=", "//=", "%=", "**=", "@="),
+    *("&=", "|=", "^=", "<<=", ">>=", ":="),
+    *("==", "!=", "<", ">", "<=", ">=", "->"),
+}
+# 値を表す予約語は、予約語の前後を空ける規則から外す（f(x=None) のため）
+VALUE_KEYWORDS = ("True", "False", "None")
 
 # 識別子の部分語。上から順に試す
 IDENTIFIER_PART = re.compile(
@@ -54,17 +63,21 @@ TEXT_PART = re.compile(r"\w+|\s+|[^\w\s]")
 class CodeTokenizer(VocabTokenizer):
     """Python のコードを、字句解析の結果に沿ってトークンに分ける。
 
-    decode は次の規則で空白を正規化したコードを返す。字句の列（と
-    コメント）は元のコードと同じになる。
+    語彙は、特殊トークン、構文の単位（改行・字下げの増減・予約語・
+    演算子）、1 文字のトークン、コーパスに多く出てくる部分語の順に並ぶ。
+    学習コーパスに無かった ASCII 以外の文字は `<unk>` になる。
 
-    - 字下げは 1 段につき空白 4 つ。改行と空行は元のまま。
+    decode は空白を次の規則で正規化したコードを返す。tokenize で読んだ
+    字句の列（コメントを含む）と ast で読んだ構文木は元のコードと同じ。
+
+    - 字下げは 1 段につき空白 4 つ。括弧の中で改行した続きの行は 1 段
+      深くする。改行と空行は元のまま。
     - 行の中では、字句をくっつけると別の字句に読めてしまうところ
-      （`if x` や `1 .real`）に空白を 1 つ入れる。
-    - 読みやすさのために、`,` と `;` の後ろ、括弧の外の `:` の後ろ、
-      括弧の外の代入・比較演算子の前後に空白を 1 つ、行末のコメントの
+      （`if x`、`1 .real`、`= =`）に空白を入れる。
+    - 読みやすさのために、`,` と `;` の後ろ、予約語の前後、括弧の外の
+      `:` の後ろと代入・比較演算子の前後に空白を 1 つ、行末のコメントの
       前に空白を 2 つ入れる。
-    - コメントだけの行は、直前の行と同じ深さに字下げする（Python の
-      字句解析器は字下げの増減を次のコードの行で決めるため）。
+    - コメントだけの行は、次のコードの行と同じ深さに字下げする。
     """
 
     def split(self, text: str) -> list[str]:
@@ -125,7 +138,8 @@ class CodeTokenizer(VocabTokenizer):
             for i, lexeme in enumerate(line):
                 if i == 0:
                     # 括弧の中で改行した続きの行は 1 段深くする
-                    parts.append(INDENT_UNIT * (depth + (brackets > 0)))
+                    extra = 1 if brackets > 0 else 0
+                    parts.append(INDENT_UNIT * (depth + extra))
                 else:
                     parts.append(_separator(line[i - 1], lexeme, brackets))
                 parts.append(lexeme)
@@ -237,15 +251,6 @@ def _lines(lexemes: list[str]) -> list[tuple[int, list[str]]]:
     return lines
 
 
-# 括弧の外では前後に空白を置く演算子: 代入、比較、戻り値の型注釈。
-# 括弧の中の = はキーワード引数なので、PEP 8 どおり詰める
-SPACED_OPERATORS = {
-    *("=", "+=", "-=", "*=", "/=", "//=", "%=", "**=", "@="),
-    *("&=", "|=", "^=", "<<=", ">>=", ":="),
-    *("==", "!=", "<", ">", "<=", ">=", "->"),
-}
-
-
 def _separator(left: str, right: str, brackets: int) -> str:
     """同じ行で隣り合う字句 left と right の間に入れる空白。"""
     if right.startswith("#"):
@@ -286,12 +291,8 @@ def _would_merge(left: str, right: str) -> bool:
 
 
 def _is_spaced_keyword(lexeme: str) -> bool:
-    """前後に空白を置く予約語か（値を表す True・False・None は除く）。"""
-    return keyword.iskeyword(lexeme) and lexeme not in (
-        "True",
-        "False",
-        "None",
-    )
+    """前後に空白を置く予約語か。"""
+    return keyword.iskeyword(lexeme) and lexeme not in VALUE_KEYWORDS
 
 
 def _is_name_char(c: str) -> bool:

@@ -169,8 +169,9 @@ class Tokenizer(ABC):
         """語彙のほかに保存するもの（派生クラスが足す）。"""
         return {}
 
-    def _load_extra_state(self, state: dict[str, Any]) -> None:  # noqa: B027
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
         """`_extra_state` で保存したものを戻す（派生クラスが足す）。"""
+        return None  # 既定では語彙のほかに戻すものはない
 
 
 def _is_str_list(value: object) -> TypeGuard[list[str]]:
@@ -442,7 +443,7 @@ class ByteLevelBPETokenizer(Tokenizer):
                 )
             self._set_vocab([*self.id_to_token, t])
             self.special_tokens[t] = self.token_to_id[t]
-        self._set_special_tokens(self.special_tokens)
+        self._set_special_tokens(list(self.special_tokens))
 
     def _set_special_tokens(self, tokens: Iterable[str]) -> None:
         super()._set_special_tokens(tokens)

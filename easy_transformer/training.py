@@ -93,7 +93,8 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Python・NumPy・torch（全デバイス）の乱数の種をまとめて固定する。
 
     ``deterministic=True`` のときは、実行ごとに結果が揺れ得る
-    （速いが非決定的な）GPU のアルゴリズムも禁止する。
+    （速いが非決定的な）GPU のアルゴリズムも禁止する。cuBLAS の設定を
+    効かせるため、GPU で計算を始める前に呼ぶこと。
     """
     random.seed(seed)
     np.random.seed(seed % 2**32)  # NumPy の種は 32 ビットまで
@@ -258,8 +259,8 @@ def make_dataloader(
     ``batch_size`` は 1 プロセスあたりの大きさ。torchrun で起動されて
     いれば、DistributedSampler がデータをランクごとに重ならないよう
     分ける。1 プロセスでも同じ仕組み（ランク数 1）を使うので、
-    「2 プロセス × 8」と「1 プロセス × 16」は、同じサンプルを同じ順に
-    学習する。
+    ``drop_last=True`` なら「2 プロセス × 8」と「1 プロセス × 16」は、
+    各ステップで同じ 16 個のサンプルを学習する。
     """
     # プロセスグループを作る前でも呼べるように、環境変数から読む
     rank = int(os.environ.get("RANK", "0"))
@@ -517,7 +518,12 @@ class Trainer:
             呼ぶこと（``model.forward`` を直接呼ぶと同期されない）。
         val_data: 評価に使うデータ（``train_data`` と同じ形）。
         eval_fn: 評価のときに呼ぶ ``eval_fn(model) -> {名前: 値}``。
-            正解率など、損失のほかの指標を記録するのに使う。
+            正解率など、損失のほかの指標を記録するのに使う。DDP では
+            ランクごとに呼ばれ、記録されるのは rank 0 の値。
+
+    作るときに乱数の種を ``config.seed``（DDP では rank を足した値）で
+    固定し直すので、学習の結果は種だけで決まる。複数のマシンで再開
+    するときは、チェックポイントを全マシンから読める場所に置くこと。
     """
 
     def __init__(
@@ -589,7 +595,7 @@ class Trainer:
         """
         cfg = self.config
         k = cfg.grad_accum_steps
-        self.model.train()
+        self.train_model.train()
         self.optimizer.zero_grad(set_to_none=True)
         total = torch.zeros((), device=self.device)
         tokens = 0
@@ -749,7 +755,12 @@ class Trainer:
 
         ``checkpoint_path`` にファイルがあり ``resume`` が真なら、そこから
         続ける。指標のファイルからは、そのチェックポイントより後の行を
-        消す（止まる前に書いた行と重複しないように）。
+        消す（止まる前に書いた行と重複しないように）。最初から学習する
+        ときは、前の実行の行をすべて消す。
+
+        記録する ``train_loss`` は前回の記録からの平均（DDP では全ランク
+        の平均）、``grad_norm`` はそのステップのクリップ前のノルム、
+        ``tokens_per_sec`` は全ランクを合わせた速さ。
         """
         cfg = self.config
         if (
@@ -758,8 +769,10 @@ class Trainer:
             and Path(cfg.checkpoint_path).exists()
         ):
             self.load()
-            if cfg.metrics_path and self.dist.is_main:
-                truncate_metrics(cfg.metrics_path, self.step)
+        if cfg.metrics_path and self.dist.is_main:
+            # 最初からなら前の実行の行を、再開ならチェックポイントより
+            # 後の行を消す
+            truncate_metrics(cfg.metrics_path, self.step)
         history: list[dict[str, Any]] = []
         bar = tqdm(
             total=cfg.max_steps,

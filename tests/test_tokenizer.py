@@ -138,7 +138,7 @@ def trained_bpe() -> ByteLevelBPETokenizer:
 def own_gpt2_files(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Path, Path]:
-    """自前で学習した BPE を GPT-2 形式で書き出したもの（特殊トークン付き）。"""
+    """自前で学習した BPE（特殊トークン付き）を GPT-2 形式で書き出す。"""
     tok = ByteLevelBPETokenizer()
     tok.train(CORPUS, vocab_size=400)
     tok.register_special_tokens([EOT])

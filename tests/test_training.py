@@ -488,6 +488,29 @@ def test_resume_in_process_matches(tmp_path: Path) -> None:
         assert torch.equal(v, first[k])
 
 
+def test_eval_interval_does_not_change_training(tmp_path: Path) -> None:
+    """評価は乱数を切り離すので、評価の頻度で学習の結果は変わらない。"""
+    finals = []
+    for interval in (0, 3):
+        seed_everything(0)
+        model = Bigram()
+        cfg = small_config(max_steps=8, eval_interval=interval)
+        Trainer(model, cfg, get_batch, lm_loss, val_data=get_batch).train()
+        finals.append(model.state_dict())
+    assert all(torch.equal(finals[0][k], finals[1][k]) for k in finals[0])
+
+
+def test_resume_false_starts_over(tmp_path: Path) -> None:
+    Trainer(
+        Bigram(), small_config(tmp_path, max_steps=4), get_batch, lm_loss
+    ).train()
+    cfg = small_config(tmp_path, max_steps=4, resume=False)
+    history = Trainer(Bigram(), cfg, get_batch, lm_loss).train()
+    assert [r["step"] for r in history] == [1, 2, 3, 4]
+    # 指標のファイルも前の実行の行を残さない
+    assert read_metrics(tmp_path / "metrics.jsonl") == history
+
+
 def test_resume_warns_when_config_changed(tmp_path: Path) -> None:
     cfg = small_config(tmp_path, max_steps=4)
     Trainer(Bigram(), cfg, get_batch, lm_loss).train()
