@@ -165,7 +165,7 @@ def test_rejects_plain_pickle(tmp_path: Path) -> None:
 
 
 def test_rejects_numpy_arrays(tmp_path: Path) -> None:
-    """ndarray も weights_only では読めない（だから乱数の状態は変換する）。"""
+    """ndarray も weights_only では読めない（乱数の状態を変換する理由）。"""
     path = tmp_path / "np.pt"
     torch.save(
         {
