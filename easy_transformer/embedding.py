@@ -145,13 +145,13 @@ class RotaryEmbedding(nn.Module):
                 f"head_dim={head_dim} が奇数です。2 次元ずつ回すので、"
                 "偶数にしてください。"
             )
-        inv_freq = 1.0 / base ** (
-            torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim
-        )
-        angle = torch.arange(max_len, dtype=torch.float)[:, None] * inv_freq
+        # sinusoidal_encoding と同じく、角度は float64 で計算する
+        j = torch.arange(0, head_dim, 2, dtype=torch.float64)
+        pos = torch.arange(max_len, dtype=torch.float64)
+        angle = pos[:, None] / base ** (j / head_dim)
         angle = torch.cat([angle, angle], dim=-1)  # 前半と後半で同じ角度
-        self.register_buffer("cos", angle.cos(), persistent=False)
-        self.register_buffer("sin", angle.sin(), persistent=False)
+        self.register_buffer("cos", angle.cos().float(), persistent=False)
+        self.register_buffer("sin", angle.sin().float(), persistent=False)
 
     def forward(self, x: Tensor, start: int = 0) -> Tensor:
         """x (..., seq, head_dim) の各位置を start から数えた位置で回す。"""

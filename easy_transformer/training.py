@@ -1,17 +1,18 @@
-"""学習: どのモデルにも使える学習ループ（Trainer）と、その部品。
+"""学習: どのモデルにも使える学習ループ（Trainer）と、その部品（第4部）。
 
 Trainer が知っているのは「モデル（nn.Module）」と「バッチから損失を
-計算する関数」だけです。GPT でもエンコーダ・デコーダでも、損失の
-計算の仕方を関数で渡せば同じループで学習できます。
+計算する関数」だけ。GPT でもエンコーダ・デコーダでも、損失の計算の
+仕方を関数で渡せば同じループで学習できる。
 
     cfg = TrainConfig(max_steps=200, checkpoint_path="ckpt.pt")
     trainer = Trainer(model, cfg, get_batch, loss_fn)
     history = trainer.train()
 
-部品は上から順に、設定 → 乱数とデバイス → オプティマイザ → 学習率の
-スケジュール → データ → 指標の記録 → 分散学習 → Trainer、と並んでいます。
-同じスクリプトを ``torchrun --nproc_per_node=2 train.py`` で起動すれば、
-そのまま DDP（DistributedDataParallel）で複数プロセスの学習になります。
+部品は上から順に、設定 → 乱数とデバイス → オプティマイザ →
+学習率のスケジュール → データ → 指標の記録 → 分散学習 → Trainer、
+と並ぶ。同じスクリプトを ``torchrun --nproc_per_node=2 train.py`` で
+起動すれば、そのまま DDP（DistributedDataParallel）で複数プロセスの
+学習になる。チェックポイントの読み書きは checkpoint.py にある。
 """
 
 from __future__ import annotations
