@@ -28,6 +28,7 @@ FIG_STAMPS := $(patsubst figures_src/%.py,$(FIGDIR)/.%.stamp,$(FIG_SCRIPTS))
 MMD_SRC := $(wildcard figures_src/mermaid/*.mmd)
 MMD_OUT := $(foreach f,$(MMD_SRC),$(foreach ext,svg pdf png,$(FIGDIR)/$(basename $(notdir $(f))).$(ext)))
 STATIC_OUT := $(STATIC)/mathjax/tex-svg-full.js $(STATIC)/cover.png
+BENCH_MD := $(GEN)/benchmarks.md
 BOOK_SRC := $(shell find book listings -type f \( -name '*.md' -o -name '*.py' -o -name '*.sty' -o -name '*.css' -o -name '*.dic' \) -not -path 'book/_generated/*' 2>/dev/null) conf.py tools/sphinxext/bookext.py
 
 # Sphinx は拡張や conf.py のコードの変更を検出しないので、変わったら doctree を捨てる
@@ -69,7 +70,7 @@ $(NPM_STAMP): package.json package-lock.json | $(NODEDEPS_STAMP)
 
 # ---- 図 ---------------------------------------------------------------------
 
-figures: $(FIG_STAMPS) $(MMD_OUT) $(STATIC_OUT) ## 図をすべて生成する（変更があったものだけ）
+figures: $(FIG_STAMPS) $(MMD_OUT) $(STATIC_OUT) $(BENCH_MD) ## 図をすべて生成する（変更があったものだけ）
 
 $(FIGDIR)/.%.stamp: figures_src/%.py figures_src/_figlib.py $(PKG_SRC) | $(VENV_STAMP)
 	@mkdir -p $(FIGDIR)
@@ -85,6 +86,10 @@ $(FIGDIR)/%.pdf: figures_src/mermaid/%.mmd tools/mermaid-config.json | $(NPM_STA
 $(FIGDIR)/%.png: figures_src/mermaid/%.mmd tools/mermaid-config.json | $(NPM_STAMP)
 	@mkdir -p $(FIGDIR)
 	$(MMDC) -i $< -o $@ -s 2
+
+# 付録「ベンチマークの結果」の表は、計測の記録（JSON）から作る
+$(BENCH_MD): tools/bench_report.py $(wildcard benchmarks/results/*.json) | $(VENV_STAMP)
+	$(PY) tools/bench_report.py
 
 $(STATIC)/mathjax/tex-svg-full.js: | $(NPM_STAMP)
 	@mkdir -p $(@D)

@@ -70,7 +70,8 @@ extensions = [
 ]
 root_doc = "index"
 source_suffix = {".md": "markdown"}
-exclude_patterns = ["_generated/cache", "**/README.md"]
+# _generated/ の .md は付録が {include} で取り込む部品で、単独の文書ではない
+exclude_patterns = ["_generated/**", "**/README.md"]
 templates_path: list[str] = []
 numfig = True
 numfig_format = {
