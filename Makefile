@@ -123,6 +123,8 @@ pdf: $(DIST)/easy-transformer.pdf ## PDF（B5 判、upLaTeX）を作る
 $(DIST)/easy-transformer.pdf: $(BOOK_SRC) figures | $(VENV_STAMP) $(SYSDEPS_STAMP)
 	$(call fresh-doctrees,latex)
 	$(SPHINXBUILD) $(SPHINXOPTS) -b latex -c . -d build/doctrees/latex book build/latex
+	# 索引の読みの辞書（.dic）が変わっても latexmk は mendex をやり直さないので、索引を消しておく
+	rm -f build/latex/*.ind
 	$(MAKE) -C build/latex all-pdf LATEXMKOPTS='-silent' > build/latex/make.log 2>&1 \
 	  || { tail -60 build/latex/make.log; exit 1; }
 	mkdir -p $(DIST) && cp build/latex/easy-transformer.pdf $@

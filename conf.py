@@ -224,10 +224,10 @@ latex_elements = {
 \usepackage{bookpreamble}
 """,
     "maketitle": _titlepage,
-    "atendofbody": _colophon,
     "sphinxsetup": "verbatimwithframe=true, VerbatimColor={rgb}{0.97,0.97,0.97}",
     "fvset": r"\fvset{fontsize=\small}",
-    "printindex": r"\printindex",
+    # 奥付は索引の後（本の最後のページ）に置く
+    "printindex": r"\printindex" + _colophon,
 }
 latex_additional_files.append("book/_latex/bookpreamble.sty")
 

@@ -261,3 +261,41 @@ def test_exercises_and_solutions_are_paired() -> None:
     assert exercises == solutions, (
         f"解答の無い演習: {sorted(exercises - solutions)}、問題の無い解答: {sorted(solutions - exercises)}"
     )
+
+
+KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+INDEX_ROLE = re.compile(r"\{index\}`(?P<body>[^`]+)`")
+
+
+def index_terms() -> set[str]:
+    """索引に載る語（{index} の見出しと用語集の見出し語）。"""
+    terms = set()
+    for path in book_files():
+        text = path.read_text(encoding="utf-8")
+        for m in INDEX_ROLE.finditer(text):
+            body = m.group("body")
+            target = re.search(r"<(?:single:\s*)?(?P<t>[^>]+)>", body)
+            terms.add((target.group("t") if target else body).strip())
+        in_glossary = False
+        for line in text.splitlines():
+            if line.startswith(":::{glossary}"):
+                in_glossary = True
+            elif in_glossary and line.startswith(":::"):
+                in_glossary = False
+            elif in_glossary and line and not line.startswith((" ", ":")):
+                terms.add(line.strip())
+    return terms
+
+
+def test_index_terms_have_readings() -> None:
+    """漢字を含む索引語は、PDF の索引で正しく並ぶように読みの辞書に載っている。"""
+    dic = ROOT / "book" / "_latex" / "easy-transformer.dic"
+    words = [line.split("\t")[0] for line in dic.read_text(encoding="utf-8").splitlines() if line.strip()]
+    missing = []
+    for term in sorted(index_terms()):
+        rest = term
+        for word in sorted(words, key=len, reverse=True):
+            rest = rest.replace(word, "")
+        if KANJI.search(rest):
+            missing.append(term)
+    assert not missing, f"{dic.relative_to(ROOT)} に読みの無い索引語: {missing}"

@@ -1,0 +1,203 @@
+"""easy_transformer.transformer のテスト。
+
+参照実装: nn.Transformer に、nn.Embedding（×√d_model）と DistilBERT の
+正弦波の位置エンコーディングと nn.Linear の出力層を付けたもの。
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from test_layers import copy_decoder_layer, copy_encoder_layer, randomize
+from torch import Tensor, nn
+from transformers.models.distilbert.modeling_distilbert import (
+    create_sinusoidal_embeddings,
+)
+
+from easy_transformer.attention import causal_mask, padding_mask
+from easy_transformer.transformer import Transformer, TransformerConfig
+
+PAD, BOS, EOS = 0, 1, 2
+
+
+class TorchReference(nn.Module):
+    """nn.Transformer で組んだ、原論文の構成の参照モデル。"""
+
+    def __init__(self, c: TransformerConfig) -> None:
+        super().__init__()
+        self.c = c
+        self.src_embed = nn.Embedding(c.src_vocab_size, c.d_model)
+        self.tgt_embed = nn.Embedding(c.tgt_vocab_size, c.d_model)
+        pe = torch.empty(c.max_len, c.d_model)
+        self.pe = create_sinusoidal_embeddings(c.max_len, c.d_model, pe)
+        self.transformer = nn.Transformer(
+            c.d_model,
+            c.n_heads,
+            c.n_encoder_layers,
+            c.n_decoder_layers,
+            c.d_ff,
+            c.dropout,
+            c.activation,
+            batch_first=True,
+            norm_first=c.norm_first,
+        )
+        if not c.norm_first:
+            # nn.Transformer は Post-LN でも最後に正規化を足すが、
+            # 原論文にはないので外す
+            self.transformer.encoder.norm = None
+            self.transformer.decoder.norm = None
+        self.out = nn.Linear(c.d_model, c.tgt_vocab_size, bias=False)
+
+    def embed(self, emb: nn.Embedding, ids: Tensor) -> Tensor:
+        x: Tensor = emb(ids) * math.sqrt(self.c.d_model)
+        return x + self.pe[: ids.size(1)]
+
+    def forward(self, src: Tensor, tgt: Tensor) -> Tensor:
+        # 勾配を取る状態のまま呼び、推論専用の高速経路を通さない
+        y = self.transformer(
+            self.embed(self.src_embed, src),
+            self.embed(self.tgt_embed, tgt),
+            tgt_mask=~causal_mask(tgt.size(1)),  # nn は True が「隠す」
+            src_key_padding_mask=src == PAD,
+            tgt_key_padding_mask=tgt == PAD,
+            memory_key_padding_mask=src == PAD,
+            tgt_is_causal=True,
+        )
+        logits: Tensor = self.out(y)
+        return logits
+
+
+def make_pair(norm_first: bool) -> tuple[Transformer, TorchReference]:
+    config = TransformerConfig(
+        src_vocab_size=23,
+        tgt_vocab_size=19,
+        d_model=32,
+        n_heads=4,
+        n_encoder_layers=2,
+        n_decoder_layers=3,
+        d_ff=64,
+        max_len=40,
+        norm_first=norm_first,
+    )
+    torch.manual_seed(0)
+    ref = TorchReference(config).eval()
+    randomize(ref)
+    ours = Transformer(config).eval()
+    ours.src_embed.embed.load_state_dict(ref.src_embed.state_dict())
+    ours.tgt_embed.embed.load_state_dict(ref.tgt_embed.state_dict())
+    ours.out.weight = nn.Parameter(ref.out.weight.detach().clone())
+    encoder, decoder = ref.transformer.encoder, ref.transformer.decoder
+    for mine, theirs in zip(ours.encoder.layers, encoder.layers, strict=True):
+        copy_encoder_layer(mine, theirs)
+    for mine, theirs in zip(ours.decoder.layers, decoder.layers, strict=True):
+        copy_decoder_layer(mine, theirs)
+    if norm_first:
+        assert ours.encoder.norm is not None and ours.decoder.norm is not None
+        ours.encoder.norm.load_state_dict(encoder.norm.state_dict())
+        ours.decoder.norm.load_state_dict(decoder.norm.state_dict())
+    return ours, ref
+
+
+def padded(lengths: list[int], seq: int, vocab: int) -> Tensor:
+    g = torch.Generator().manual_seed(seq)
+    ids = torch.randint(3, vocab, (len(lengths), seq), generator=g)
+    for row, n in enumerate(lengths):
+        ids[row, n:] = PAD
+    return ids
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_transformer_matches_nn_transformer(norm_first: bool) -> None:
+    ours, ref = make_pair(norm_first)
+    src = padded([9, 4, 7], 9, 23)
+    tgt = padded([6, 6, 2], 6, 19)
+    logits = ours(src, tgt, padding_mask(src, PAD), padding_mask(tgt, PAD))
+    torch.testing.assert_close(logits, ref(src, tgt))
+
+
+def test_padding_tokens_do_not_change_real_positions() -> None:
+    ours, _ = make_pair(norm_first=True)
+    src = padded([5, 3], 8, 23)
+    tgt = padded([4, 2], 4, 19)
+    other = src.clone()
+    other[src == PAD] = 7  # パディングの位置に別のトークンを置く
+    pad_mask = padding_mask(src, PAD)
+    a = ours(src, tgt, pad_mask)
+    b = ours(other, tgt, pad_mask)
+    torch.testing.assert_close(a, b)
+
+
+def test_greedy_decode_matches_reference_loop() -> None:
+    ours, ref = make_pair(norm_first=False)
+    src = padded([7, 7, 3], 7, 23)
+    got = ours.greedy_decode(
+        src, BOS, EOS, max_new_tokens=10, src_padding_mask=padding_mask(src, PAD)
+    )
+    # 参照モデルで 1 トークンずつ argmax を取る
+    ys = torch.full((3, 1), BOS)
+    for _ in range(10):
+        ys = torch.cat([ys, ref(src, ys)[:, -1].argmax(-1, keepdim=True)], 1)
+    # eos のあとは eos で埋める約束なので、参照側もそろえる
+    after_eos = (ys == EOS).long().cumsum(1) - (ys == EOS).long() > 0
+    ys = ys.masked_fill(after_eos, EOS)
+    assert torch.equal(got, ys[:, : got.size(1)])
+    assert got[:, 0].tolist() == [BOS] * 3
+
+
+def test_greedy_decode_stops_when_all_rows_emit_eos() -> None:
+    ours, _ = make_pair(norm_first=True)
+    src = padded([5], 5, 23)
+    free = ours.greedy_decode(src, BOS, eos_id=-1, max_new_tokens=6)
+    eos = int(free[0, 2])  # 2 つ目に出るトークンを eos とみなす
+    stopped = ours.greedy_decode(src, BOS, eos_id=eos, max_new_tokens=6)
+    assert stopped[0].tolist() == free[0, :3].tolist()
+
+
+def test_beam_search_of_width_one_is_greedy() -> None:
+    ours, _ = make_pair(norm_first=True)
+    src = padded([6], 6, 23)
+    greedy = ours.greedy_decode(src, BOS, eos_id=-1, max_new_tokens=8)
+    beam = ours.beam_search(src[0], BOS, beam_size=1, max_new_tokens=8)
+    assert beam.tolist() == greedy[0].tolist()
+
+
+def test_beam_search_is_at_least_as_likely_as_greedy() -> None:
+    ours, _ = make_pair(norm_first=True)
+    src = padded([6], 6, 23)
+
+    def log_prob(ys: Tensor) -> float:
+        logits = ours(src, ys[None, :-1])
+        lp = logits.log_softmax(-1)[0].gather(-1, ys[1:, None])
+        return lp.sum().item()
+
+    greedy = ours.greedy_decode(src, BOS, eos_id=-1, max_new_tokens=5)[0]
+    beam = ours.beam_search(
+        src[0], BOS, beam_size=4, max_new_tokens=5, length_penalty=0.0
+    )
+    assert len(beam) == len(greedy)
+    assert log_prob(beam) >= log_prob(greedy) - 1e-6
+
+
+# ---- 悪い入力 -------------------------------------------------------
+
+
+def test_too_long_source_is_rejected() -> None:
+    ours, _ = make_pair(norm_first=True)
+    src = torch.full((1, 41), 5)
+    with pytest.raises(ValueError, match="系列長 41 が最大長 40"):
+        ours.encode(src)
+
+
+def test_ids_outside_vocab_are_rejected() -> None:
+    ours, _ = make_pair(norm_first=True)
+    src = torch.tensor([[3, 4, 23]])
+    with pytest.raises(ValueError, match="語彙にない ID.*vocab_size=23"):
+        ours(src, torch.tensor([[BOS]]))
+
+
+def test_heads_must_divide_d_model() -> None:
+    config = TransformerConfig(10, 10, d_model=30, n_heads=4)
+    with pytest.raises(ValueError, match="d_model=30 が n_heads=4"):
+        Transformer(config)
