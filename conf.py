@@ -70,8 +70,8 @@ extensions = [
 ]
 root_doc = "index"
 source_suffix = {".md": "markdown"}
-# _generated/ の .md は付録が {include} で取り込む部品で、単独の文書ではない
-exclude_patterns = ["_generated/**", "**/README.md"]
+# _generated/ の .md と appendix/solutions/ は、付録が {include} で取り込む部品で、単独の文書ではない
+exclude_patterns = ["_generated/**", "**/README.md", "appendix/solutions/*"]
 templates_path: list[str] = []
 numfig = True
 numfig_format = {
