@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# 執筆中の確認用: build/ とは別のフォルダに HTML と PDF を作り、章ごとのページ数を表示する。
+# 複数人が同時に執筆していても、互いのビルドを壊さない。
+#
+# 使い方: tools/preview.sh 名前 [html|pdf|all]
+#   出力: /tmp/et-preview-名前/html/、/tmp/et-preview-名前/easy-transformer.pdf
+set -euo pipefail
+cd "$(dirname "$0")/.."
+name=${1:?名前を指定してください（例: part1）}
+what=${2:-all}
+out=/tmp/et-preview-$name
+mkdir -p "$out"
+make -s figures
+opts=(-W --keep-going -n -q -c .)
+if [ "$what" = html ] || [ "$what" = all ]; then
+  .venv/bin/sphinx-build "${opts[@]}" -b html -d "$out/doctrees-html" book "$out/html"
+  echo "HTML: $out/html/index.html"
+fi
+if [ "$what" = pdf ] || [ "$what" = all ]; then
+  .venv/bin/sphinx-build "${opts[@]}" -b latex -d "$out/doctrees-latex" book "$out/latex"
+  rm -f "$out"/latex/*.ind
+  make -C "$out/latex" all-pdf LATEXMKOPTS=-silent > "$out/latex.log" 2>&1 \
+    || { tail -40 "$out/latex.log"; exit 1; }
+  cp "$out/latex/easy-transformer.pdf" "$out/easy-transformer.pdf"
+  .venv/bin/python - "$out/easy-transformer.pdf" <<'PY'
+import sys
+sys.path.insert(0, "tools")
+from pypdf import PdfReader
+from check_book import outline_spans
+reader = PdfReader(sys.argv[1])
+print(f"PDF: {sys.argv[1]}（{len(reader.pages)} ページ）")
+for title, first, count in outline_spans(reader):
+    if not title.startswith("    "):
+        print(f"  {title}: {count} ページ（{first + 1} ページ目から）")
+PY
+fi
