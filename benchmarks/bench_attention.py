@@ -74,7 +74,7 @@ def make_step(model: nn.Module, ids: Tensor) -> Callable[[], None]:
         logits = model(x)
         loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
 
     return step

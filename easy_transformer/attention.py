@@ -136,6 +136,9 @@ class MultiHeadAttention(nn.Module):
     してから結合する。context を渡せばクロス注意（クエリは x から、
     キーと値は context から）、渡さなければ自己注意になる。
 
+    causal=True なら因果マスクを自分で足す（デコーダの自己注意）。
+    rotary を渡すと、クエリとキーを RoPE で回してから内積を取る。
+
     fast=True なら F.scaled_dot_product_attention で計算する（速いが注意の
     重みを返さない）。fast=False なら上の自前の関数で計算し、重みも返す。
     属性 fast はあとから書き換えてよい。

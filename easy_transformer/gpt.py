@@ -44,6 +44,12 @@ class GPTConfig:
     layer_norm_eps: float = 1e-5
 
     def __post_init__(self) -> None:
+        for name in ["vocab_size", "block_size", "n_layers", "n_heads"]:
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"{name}={getattr(self, name)} です。1 以上にして"
+                    "ください。"
+                )
         if self.d_model % self.n_heads != 0:
             raise ValueError(
                 f"d_model={self.d_model} が n_heads={self.n_heads} で"
@@ -145,8 +151,9 @@ class GPT(nn.Module):
         done = torch.zeros(ids.size(0), dtype=torch.bool, device=ids.device)
         new_ids = ids  # モデルにまだ読ませていない部分
         for _ in range(max_new_tokens):
-            # キャッシュが無ければ、毎回はじめから全体を読み直す
-            logits = self(new_ids if caches else ids, caches)[:, -1]
+            # キャッシュがあれば新しい部分だけを、無ければ毎回全体を読ませる
+            inputs = ids if caches is None else new_ids
+            logits = self(inputs, caches)[:, -1]
             if repetition_penalty != 1.0:
                 logits = apply_repetition_penalty(
                     logits, ids, repetition_penalty
@@ -181,9 +188,7 @@ class GPT(nn.Module):
 
         戻り値は ids を含む 1 次元の列。
         """
-        prefix = (
-            ids.reshape(-1) if ids.dim() == 2 and len(ids) == 1 else ids
-        )
+        prefix = ids[0] if ids.dim() == 2 and len(ids) == 1 else ids
         check_length(
             prefix.size(-1) + max_new_tokens, self.config.block_size
         )
@@ -201,23 +206,63 @@ class GPT(nn.Module):
         )
 
 
+# GPT-2 の 1 層の重みの名前 → こちらの名前（c_attn は 3 つに分けるので別）
+_HF_LAYER_NAMES = {
+    "ln_1.weight": "self_attn_res.norm.weight",
+    "ln_1.bias": "self_attn_res.norm.bias",
+    "attn.c_proj.weight": "self_attn.out_proj.weight",
+    "attn.c_proj.bias": "self_attn.out_proj.bias",
+    "ln_2.weight": "ffn_res.norm.weight",
+    "ln_2.bias": "ffn_res.norm.bias",
+    "mlp.c_fc.weight": "ffn.fc1.weight",
+    "mlp.c_fc.bias": "ffn.fc1.bias",
+    "mlp.c_proj.weight": "ffn.fc2.weight",
+    "mlp.c_proj.bias": "ffn.fc2.bias",
+}
+
+
 def gpt_from_hf_state_dict(
     state_dict: Mapping[str, Tensor], n_heads: int
 ) -> GPT:
     """Hugging Face の GPT2LMHeadModel の state_dict から GPT を作る。
 
     大きさ（語彙数、最大長、層数、次元）は重みの形から読み取る。ヘッド数
-    だけは形に現れないので引数で受け取る。GPT-2 の線形層は Conv1D と
-    いう (入力, 出力) の向きで重みを持つので、nn.Linear の
+    だけは形に現れないので引数で受け取る。GPT-2 の層の線形変換は Conv1D
+    という (入力, 出力) の向きで重みを持つので、nn.Linear の
     (出力, 入力) に転置する。
     """
-    # GPT2Model の state_dict には "transformer." が付かない
-    hf = {k.removeprefix("transformer."): v for k, v in state_dict.items()}
-    # 古い版が保存する因果マスクのバッファ。重みではない
-    ignored = {
-        k for k in hf if k.endswith((".attn.bias", ".attn.masked_bias"))
+    hf = {
+        # GPT2Model の state_dict には "transformer." が付かない
+        k.removeprefix("transformer."): v
+        for k, v in state_dict.items()
+        # 古い版が保存する因果マスクのバッファ。重みではない
+        if not k.endswith((".attn.bias", ".attn.masked_bias"))
     }
-    used: set[str] = set(ignored)
+    if "wte.weight" not in hf or "wpe.weight" not in hf:
+        raise ValueError(
+            "state_dict に埋め込みの重み（transformer.wte.weight と "
+            "transformer.wpe.weight）がありません。GPT-2 の state_dict() を"
+            "渡してください。"
+        )
+    n_layers = 0
+    while f"h.{n_layers}.ln_1.weight" in hf:
+        n_layers += 1
+    if n_layers == 0:
+        raise ValueError(
+            "state_dict に層の重み（transformer.h.0.ln_1.weight など）が"
+            "ありません。GPT-2 の state_dict() をそのまま渡してください。"
+        )
+    vocab_size, d_model = hf["wte.weight"].shape
+    model = GPT(
+        GPTConfig(
+            vocab_size=vocab_size,
+            block_size=hf["wpe.weight"].shape[0],
+            n_layers=n_layers,
+            n_heads=n_heads,
+            d_model=d_model,
+        )
+    )
+    used: set[str] = set()
 
     def take(key: str, shape: tuple[int, ...]) -> Tensor:
         if key not in hf:
@@ -235,61 +280,36 @@ def gpt_from_hf_state_dict(
         used.add(key)
         return hf[key]
 
-    if "wte.weight" not in hf or "wpe.weight" not in hf:
-        raise ValueError(
-            "state_dict に埋め込みの重み（transformer.wte.weight と "
-            "transformer.wpe.weight）がありません。GPT-2 の state_dict() を"
-            "渡してください。"
-        )
-    vocab_size, d_model = hf["wte.weight"].shape
-    n_layers = 0
-    while f"h.{n_layers}.ln_1.weight" in hf:
-        n_layers += 1
-    config = GPTConfig(
-        vocab_size=vocab_size,
-        block_size=hf["wpe.weight"].shape[0],
-        n_layers=n_layers,
-        n_heads=n_heads,
-        d_model=d_model,
-    )
-    d = d_model
-    ours = {
-        "tok_emb.embed.weight": take("wte.weight", (vocab_size, d)),
-        "pos_emb.embed.weight": take("wpe.weight", (config.block_size, d)),
-        "norm.weight": take("ln_f.weight", (d,)),
-        "norm.bias": take("ln_f.bias", (d,)),
+    names = {
+        "wte.weight": "tok_emb.embed.weight",
+        "wpe.weight": "pos_emb.embed.weight",
+        "ln_f.weight": "norm.weight",
+        "ln_f.bias": "norm.bias",
     }
     for i in range(n_layers):
-        h, b = f"h.{i}.", f"blocks.{i}."
-        for hf_name, our_name in [
-            ("ln_1", "self_attn_res"),
-            ("ln_2", "ffn_res"),
-        ]:
-            ours[b + our_name + ".norm.weight"] = take(
-                h + hf_name + ".weight", (d,)
-            )
-            ours[b + our_name + ".norm.bias"] = take(
-                h + hf_name + ".bias", (d,)
-            )
+        names |= {
+            f"h.{i}.{k}": f"blocks.{i}.{v}"
+            for k, v in _HF_LAYER_NAMES.items()
+        }
+    ours = model.state_dict()  # 形を確かめるためのこちらの重み
+    loaded = {}
+    for hf_key, our_key in names.items():
+        shape = tuple(ours[our_key].shape)
+        if hf_key.startswith("h.") and len(shape) == 2:  # Conv1D の重み
+            loaded[our_key] = take(hf_key, shape[::-1]).t()
+        else:
+            loaded[our_key] = take(hf_key, shape)
+    for i in range(n_layers):
         # c_attn は q, k, v の射影を横に並べた 1 つの Conv1D
-        w = take(h + "attn.c_attn.weight", (d, 3 * d)).t().chunk(3)
-        bias = take(h + "attn.c_attn.bias", (3 * d,)).chunk(3)
-        for j, name in enumerate(["q_proj", "k_proj", "v_proj"]):
-            ours[b + f"self_attn.{name}.weight"] = w[j]
-            ours[b + f"self_attn.{name}.bias"] = bias[j]
-        for hf_name, our_name, d_in, d_out in [
-            ("attn.c_proj", "self_attn.out_proj", d, d),
-            ("mlp.c_fc", "ffn.fc1", d, 4 * d),
-            ("mlp.c_proj", "ffn.fc2", 4 * d, d),
-        ]:
-            ours[b + our_name + ".weight"] = take(
-                h + hf_name + ".weight", (d_in, d_out)
-            ).t()
-            ours[b + our_name + ".bias"] = take(
-                h + hf_name + ".bias", (d_out,)
-            )
+        d = d_model
+        w = take(f"h.{i}.attn.c_attn.weight", (d, 3 * d)).t().chunk(3)
+        b = take(f"h.{i}.attn.c_attn.bias", (3 * d,)).chunk(3)
+        for name, w_part, b_part in zip("qkv", w, b, strict=True):
+            loaded[f"blocks.{i}.self_attn.{name}_proj.weight"] = w_part
+            loaded[f"blocks.{i}.self_attn.{name}_proj.bias"] = b_part
+
     if "lm_head.weight" in hf and not torch.equal(
-        take("lm_head.weight", (vocab_size, d)), hf["wte.weight"]
+        take("lm_head.weight", (vocab_size, d_model)), hf["wte.weight"]
     ):
         raise ValueError(
             "lm_head.weight が wte.weight と違います。この GPT は埋め込みと"
@@ -303,7 +323,6 @@ def gpt_from_hf_state_dict(
             "飛んでいないか、別の種類のモデルの state_dict でないか"
             "確かめてください。"
         )
-    ours["lm_head.weight"] = ours["tok_emb.embed.weight"]
-    model = GPT(config)
-    model.load_state_dict(ours)
+    loaded["lm_head.weight"] = loaded["tok_emb.embed.weight"]  # 共有
+    model.load_state_dict(loaded)
     return model.eval()

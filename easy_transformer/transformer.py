@@ -173,14 +173,15 @@ class Transformer(nn.Module):
         self,
         src: Tensor,
         bos_id: int,
-        eos_id: int,
+        eos_id: int | None,
         max_new_tokens: int,
         src_padding_mask: Tensor | None = None,
     ) -> Tensor:
         """各位置で最も確率の高いトークンを選んでターゲットを作る。
 
         src (batch, src_len) → (batch, 1 + 生成した長さ)（先頭は bos_id）。
-        eos_id を出した列は、残りを eos_id で埋める。
+        eos_id を出した列は残りを eos_id で埋め、全部の列が出し終えたら
+        止める（eos_id=None なら max_new_tokens 個まで作る）。
         """
         memory = self.encode(src, src_padding_mask)
         ys = torch.full((src.size(0), 1), bos_id, device=src.device)
@@ -188,9 +189,10 @@ class Transformer(nn.Module):
         for _ in range(max_new_tokens):
             logits = self.decode(ys, memory, src_padding_mask)[:, -1]
             next_id = sample_next_token(logits, do_sample=False)
-            next_id = next_id.masked_fill(done, eos_id)
+            if eos_id is not None:
+                next_id = next_id.masked_fill(done, eos_id)
+                done |= next_id == eos_id
             ys = torch.cat([ys, next_id[:, None]], dim=1)
-            done |= next_id == eos_id
             if done.all():
                 break
         return ys

@@ -26,9 +26,9 @@ from easy_transformer.layers import (
 D_MODEL, N_HEADS, D_FF = 32, 4, 64
 
 
-def copy_encoder_layer(
-    ours: EncoderLayer, ref: nn.TransformerEncoderLayer
-) -> None:
+def copy_encoder_layer(ours: nn.Module, ref: nn.Module) -> None:
+    assert isinstance(ours, EncoderLayer)
+    assert isinstance(ref, nn.TransformerEncoderLayer)
     copy_from_torch(ours.self_attn, ref.self_attn)
     ours.ffn.fc1.load_state_dict(ref.linear1.state_dict())
     ours.ffn.fc2.load_state_dict(ref.linear2.state_dict())
@@ -36,9 +36,9 @@ def copy_encoder_layer(
     ours.ffn_res.norm.load_state_dict(ref.norm2.state_dict())
 
 
-def copy_decoder_layer(
-    ours: DecoderLayer, ref: nn.TransformerDecoderLayer
-) -> None:
+def copy_decoder_layer(ours: nn.Module, ref: nn.Module) -> None:
+    assert isinstance(ours, DecoderLayer)
+    assert isinstance(ref, nn.TransformerDecoderLayer)
     assert ours.cross_attn is not None and ours.cross_attn_res is not None
     copy_from_torch(ours.self_attn, ref.self_attn)
     copy_from_torch(ours.cross_attn, ref.multihead_attn)
@@ -94,7 +94,8 @@ def test_layer_norm_gradcheck() -> None:
     x = torch.randn(3, 4, 6, dtype=torch.float64, requires_grad=True)
 
     def f(x: Tensor, *params: Tensor) -> Tensor:
-        return norm(x)
+        out: Tensor = norm(x)
+        return out
 
     assert torch.autograd.gradcheck(f, (x, *norm.parameters()))
 
@@ -125,7 +126,9 @@ def test_feed_forward_matches_reference(
 
 
 def test_unknown_activation_is_rejected() -> None:
-    with pytest.raises(ValueError, match="'swish' は知りません.*gelu_tanh"):
+    with pytest.raises(
+        ValueError, match=r"'swish' は知りません.*gelu_tanh"
+    ):
         FeedForward(8, 16, "swish")
 
 
@@ -139,7 +142,9 @@ LAYER_CASES = [
 
 
 @pytest.mark.parametrize(("norm_first", "activation"), LAYER_CASES)
-def test_encoder_layer_matches_torch(norm_first: bool, activation: str) -> None:
+def test_encoder_layer_matches_torch(
+    norm_first: bool, activation: str
+) -> None:
     torch.manual_seed(0)
     ref = nn.TransformerEncoderLayer(
         D_MODEL,
@@ -165,7 +170,9 @@ def test_encoder_layer_matches_torch(norm_first: bool, activation: str) -> None:
 
 
 @pytest.mark.parametrize(("norm_first", "activation"), LAYER_CASES)
-def test_decoder_layer_matches_torch(norm_first: bool, activation: str) -> None:
+def test_decoder_layer_matches_torch(
+    norm_first: bool, activation: str
+) -> None:
     torch.manual_seed(0)
     ref = nn.TransformerDecoderLayer(
         D_MODEL,

@@ -53,10 +53,13 @@ class TorchReference(nn.Module):
             self.transformer.encoder.norm = None
             self.transformer.decoder.norm = None
         self.out = nn.Linear(c.d_model, c.tgt_vocab_size, bias=False)
+        if c.tie_weights:
+            self.out.weight = self.tgt_embed.weight
 
     def embed(self, emb: nn.Embedding, ids: Tensor) -> Tensor:
         x: Tensor = emb(ids) * math.sqrt(self.c.d_model)
-        return x + self.pe[: ids.size(1)]
+        x = x + self.pe[: ids.size(1)]
+        return x
 
     def forward(self, src: Tensor, tgt: Tensor) -> Tensor:
         # 勾配を取る状態のまま呼び、推論専用の高速経路を通さない
@@ -91,14 +94,19 @@ def make_pair(norm_first: bool) -> tuple[Transformer, TorchReference]:
     ours = Transformer(config).eval()
     ours.src_embed.embed.load_state_dict(ref.src_embed.state_dict())
     ours.tgt_embed.embed.load_state_dict(ref.tgt_embed.state_dict())
-    ours.out.weight = nn.Parameter(ref.out.weight.detach().clone())
     encoder, decoder = ref.transformer.encoder, ref.transformer.decoder
-    for mine, theirs in zip(ours.encoder.layers, encoder.layers, strict=True):
+    for mine, theirs in zip(
+        ours.encoder.layers, encoder.layers, strict=True
+    ):
         copy_encoder_layer(mine, theirs)
-    for mine, theirs in zip(ours.decoder.layers, decoder.layers, strict=True):
+    for mine, theirs in zip(
+        ours.decoder.layers, decoder.layers, strict=True
+    ):
         copy_decoder_layer(mine, theirs)
     if norm_first:
-        assert ours.encoder.norm is not None and ours.decoder.norm is not None
+        assert (
+            ours.encoder.norm is not None and ours.decoder.norm is not None
+        )
         ours.encoder.norm.load_state_dict(encoder.norm.state_dict())
         ours.decoder.norm.load_state_dict(decoder.norm.state_dict())
     return ours, ref
@@ -137,12 +145,18 @@ def test_greedy_decode_matches_reference_loop() -> None:
     ours, ref = make_pair(norm_first=False)
     src = padded([7, 7, 3], 7, 23)
     got = ours.greedy_decode(
-        src, BOS, EOS, max_new_tokens=10, src_padding_mask=padding_mask(src, PAD)
+        src,
+        BOS,
+        EOS,
+        max_new_tokens=10,
+        src_padding_mask=padding_mask(src, PAD),
     )
     # 参照モデルで 1 トークンずつ argmax を取る
     ys = torch.full((3, 1), BOS)
     for _ in range(10):
-        ys = torch.cat([ys, ref(src, ys)[:, -1].argmax(-1, keepdim=True)], 1)
+        ys = torch.cat(
+            [ys, ref(src, ys)[:, -1].argmax(-1, keepdim=True)], 1
+        )
     # eos のあとは eos で埋める約束なので、参照側もそろえる
     after_eos = (ys == EOS).long().cumsum(1) - (ys == EOS).long() > 0
     ys = ys.masked_fill(after_eos, EOS)
@@ -153,17 +167,17 @@ def test_greedy_decode_matches_reference_loop() -> None:
 def test_greedy_decode_stops_when_all_rows_emit_eos() -> None:
     ours, _ = make_pair(norm_first=True)
     src = padded([5], 5, 23)
-    free = ours.greedy_decode(src, BOS, eos_id=-1, max_new_tokens=6)
+    free = ours.greedy_decode(src, BOS, None, max_new_tokens=6)
     eos = int(free[0, 3])  # 3 つ目に出るトークンを eos とみなす
     first = 1 + int((free[0, 1:] == eos).nonzero()[0])
-    stopped = ours.greedy_decode(src, BOS, eos_id=eos, max_new_tokens=6)
+    stopped = ours.greedy_decode(src, BOS, eos, max_new_tokens=6)
     assert stopped[0].tolist() == free[0, : first + 1].tolist()
 
 
 def test_beam_search_of_width_one_is_greedy() -> None:
     ours, _ = make_pair(norm_first=True)
     src = padded([6], 6, 23)
-    greedy = ours.greedy_decode(src, BOS, eos_id=-1, max_new_tokens=8)
+    greedy = ours.greedy_decode(src, BOS, None, max_new_tokens=8)
     beam = ours.beam_search(src[0], BOS, beam_size=1, max_new_tokens=8)
     assert beam.tolist() == greedy[0].tolist()
 
@@ -172,12 +186,13 @@ def test_beam_search_is_at_least_as_likely_as_greedy() -> None:
     ours, _ = make_pair(norm_first=True)
     src = padded([6], 6, 23)
 
+    @torch.no_grad()
     def log_prob(ys: Tensor) -> float:
         logits = ours(src, ys[None, :-1])
         lp = logits.log_softmax(-1)[0].gather(-1, ys[1:, None])
-        return lp.sum().item()
+        return float(lp.sum())
 
-    greedy = ours.greedy_decode(src, BOS, eos_id=-1, max_new_tokens=5)[0]
+    greedy = ours.greedy_decode(src, BOS, None, max_new_tokens=5)[0]
     beam = ours.beam_search(
         src[0], BOS, beam_size=4, max_new_tokens=5, length_penalty=0.0
     )
@@ -198,7 +213,7 @@ def test_too_long_source_is_rejected() -> None:
 def test_ids_outside_vocab_are_rejected() -> None:
     ours, _ = make_pair(norm_first=True)
     src = torch.tensor([[3, 4, 23]])
-    with pytest.raises(ValueError, match="語彙にない ID.*vocab_size=23"):
+    with pytest.raises(ValueError, match=r"語彙にない ID.*vocab_size=23"):
         ours(src, torch.tensor([[BOS]]))
 
 

@@ -1,0 +1,1 @@
+"""第9章 Multi-Head Attention の仕組みのコード。"""

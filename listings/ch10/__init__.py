@@ -1,0 +1,1 @@
+"""第10章 Feed Forward Network の役割のコード。"""
