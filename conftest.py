@@ -26,6 +26,16 @@ from sybil.parsers.myst import (
 from sybil.parsers.rest import DocTestParser
 
 ROOT = Path(__file__).resolve().parent
+
+# テストは PyTorch の演算を 1 スレッドで行う。2 コアの共有マシンでは、
+# スレッドの取り合いで小さな演算が極端に遅くなることがあり、
+# 並列の足し算の順序による末尾の桁の揺れも避けられる。
+try:
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover
+    pass
 DOCTEST_FLAGS = doctest.NORMALIZE_WHITESPACE
 SKIP_DIRECTIVE = re.compile(
     r"^%\s*skip:\s*(?P<action>\w+)\s*(?P<reason>.*)$"

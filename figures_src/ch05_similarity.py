@@ -30,7 +30,8 @@ def main() -> None:
     learned = model.embed.weight.detach()[ids]
     fig, axes = plt.subplots(1, 2, figsize=(8.4, 4.2), layout="constrained")
     titles = ("one-hot", "学習した埋め込み（16 次元）")
-    for ax, vectors, title in zip(axes, (one_hot, learned), titles):
+    pairs = zip(axes, (one_hot, learned), titles, strict=True)
+    for ax, vectors, title in pairs:
         unit = F.normalize(vectors, dim=-1)
         image = ax.imshow(
             (unit @ unit.T).numpy(), cmap="RdBu_r", vmin=-1.0, vmax=1.0

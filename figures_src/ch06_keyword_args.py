@@ -14,13 +14,14 @@ from easy_transformer.viz import plot_attention
 PARAMS = ["x", "y", "width", "height"]
 ARGS = ["hieght", "x", "width", "y"]
 VALUES = [3.0, 0.0, 4.0, 1.0]
+TEMPERATURE = 0.2
 
 
 def main() -> None:
     sl = load_listing("ch06/01_soft_lookup.py")
     vectors = sl.name_vectors(PARAMS + ARGS)
     query, keys = vectors[: len(PARAMS)], vectors[len(PARAMS) :]
-    _, weights = sl.soft_lookup(query, keys, keys, 0.1)
+    _, weights = sl.soft_lookup(query, keys, keys, TEMPERATURE)
     labels = [f"{a}={v:g}" for a, v in zip(ARGS, VALUES, strict=True)]
     fig = plot_attention(weights, PARAMS, labels)
     ax = fig.axes[0]

@@ -22,8 +22,9 @@ def main() -> None:
     temperatures = np.logspace(-2, 1, 200)
     weights = np.stack(
         [
-            sl.soft_lookup(query, keys, torch.eye(len(KEYS)), t)[1][0]
-            .numpy()
+            sl.soft_lookup(query, keys, torch.eye(len(KEYS)), t)[1][
+                0
+            ].numpy()
             for t in temperatures
         ]
     )
@@ -41,7 +42,7 @@ def main() -> None:
     ax.set_ylabel("クエリ height からの重み")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(loc="center left", fontsize=8)
     FigureWriter(__file__).save(fig)
 
 
