@@ -101,8 +101,10 @@ class Seq2SeqConfig:
     n_heads: int = 4
     n_layers: int = 2
     d_ff: int = 512
-    dropout: float = 0.1
-    norm_first: bool = True  # 小さな学習率の調整でも安定する Pre-LN
+    # 例が十分にあって過学習しにくいので 0。0.1 にすると、同じ
+    # ステップ数での完全一致率がかえって下がった
+    dropout: float = 0.0
+    norm_first: bool = True  # 学習率を大きめにしても安定する Pre-LN
     # 学習
     batch_size: int = 64
     max_steps: int = 1000
@@ -118,44 +120,26 @@ class Seq2SeqConfig:
 
 # 本格的な設定。2 コアの CPU で、コピー・反転・ソートは 2 分以内、
 # rpn は 5 分以内の学習で、テストの完全一致率 99% 以上に届くように
-# 調整した（benchmarks/bench_tasks.py と benchmarks/results/tasks.json）
-_SEQUENCE = Seq2SeqConfig(
-    max_level=10,
-    n_train=20_000,
+# 調整した（benchmarks/bench_tasks.py と benchmarks/results/tasks.json）。
+# 同じ計算量なら、幅 128 より幅 64 で長く学習するほうが速く届いた
+_SMALL = Seq2SeqConfig(
     d_model=64,
     n_heads=4,
     n_layers=2,
     d_ff=256,
     batch_size=64,
-    max_steps=800,
     lr=2e-3,
+    min_lr=1e-4,
+    eval_interval=250,
 )
 TASK_CONFIGS: dict[str, Seq2SeqConfig] = {
-    "copy": _SEQUENCE,
-    "reverse": _SEQUENCE,
-    "sort": _SEQUENCE,
-    "rpn": Seq2SeqConfig(
-        max_level=3,
-        n_train=40_000,
-        d_model=128,
-        n_heads=4,
-        n_layers=2,
-        d_ff=512,
-        batch_size=64,
-        max_steps=2000,
-        lr=1e-3,
-    ),
-    "eval": Seq2SeqConfig(
-        max_level=2,
-        n_train=40_000,
-        d_model=128,
-        n_heads=4,
-        n_layers=2,
-        d_ff=512,
-        batch_size=64,
-        max_steps=2000,
-        lr=1e-3,
-    ),
+    "copy": replace(_SMALL, max_level=10, max_steps=1500),
+    "reverse": replace(_SMALL, max_level=10, max_steps=1500),
+    "sort": replace(_SMALL, max_level=10, max_steps=1500),
+    "rpn": replace(_SMALL, max_level=3, n_train=40_000, max_steps=3000),
+    # 式の値を求める課題は、繰り上がりや除算を覚える必要があり、この
+    # 大きさと学習時間では rpn よりずっと低い完全一致率にとどまる
+    "eval": replace(_SMALL, max_level=2, n_train=40_000, max_steps=3000),
 }
 
 # テスト用の極小の設定（数秒で終わる。学習はほとんど進まない）

@@ -13,7 +13,7 @@ from easy_transformer.tokenizer import ByteLevelBPETokenizer
 
 # BPE の学習に使う小さなコーパス。BPE はここに多く出てくる文字の並びを
 # 1 トークンにまとめていく
-CORPUS = '''
+CORPUS = """
 def total_price(items):
     total = 0
     for item in items:
@@ -30,7 +30,7 @@ def count_items(items):
     for item in items:
         count += item.count
     return count
-'''
+"""
 
 # 字句解析器の出力のうち、意味のある字句だけを残す（改行・字下げ・
 # 終端の印は、ここでは並べて比べにくいので落とす）

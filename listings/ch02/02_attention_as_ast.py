@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import random
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -68,8 +68,7 @@ def paren_depths(tokens: list[str]) -> list[int]:
     return out
 
 
-@dataclass
-class Batch:
+class Batch(NamedTuple):
     ids: Tensor  # (batch, seq) トークンの ID
     depths: Tensor  # (batch, seq) 括弧の深さ
     heads: Tensor  # (batch, seq) 親の位置（無ければ -1）
@@ -94,7 +93,7 @@ def encode(srcs: list[str]) -> Batch:
 
 
 class ParentHead(nn.Module):
-    """注意のヘッド 1 つ。トークン・位置・括弧の深さからクエリとキーを作る。"""
+    """注意のヘッド 1 つ。トークン・位置・括弧の深さから q と k を作る。"""
 
     def __init__(self, d: int = 16) -> None:
         super().__init__()

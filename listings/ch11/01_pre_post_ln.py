@@ -6,13 +6,37 @@
 """
 
 import random
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from easy_transformer import tasks
 from easy_transformer.attention import padding_mask
 from easy_transformer.transformer import Transformer, TransformerConfig
+
+
+@dataclass
+class History:
+    """学習の記録。grad_norms[s][i] は s 回目の更新での i 層目の勾配。
+
+    層はエンコーダの 1 層目から順に、デコーダの最後の層まで並べる。
+    """
+
+    losses: list[float] = field(default_factory=list)
+    grad_norms: list[list[float]] = field(default_factory=list)
+
+
+def layer_grad_norms(model: Transformer) -> list[float]:
+    """エンコーダとデコーダの各層の、パラメータ全体の勾配のノルム。"""
+    layers: list[nn.Module] = [*model.encoder.layers, *model.decoder.layers]
+    return [
+        torch.cat([p.grad.flatten() for p in layer.parameters()])
+        .norm()
+        .item()
+        for layer in layers
+    ]
 
 
 def train_reverse(
@@ -21,8 +45,8 @@ def train_reverse(
     lr: float,
     steps: int,
     seed: int = 0,
-) -> list[float]:
-    """reverse の課題で steps 回更新し、各ステップの損失を返す。
+) -> History:
+    """reverse の課題で steps 回更新し、損失と層ごとの勾配を記録する。
 
     エンコーダとデコーダを n_layers 層ずつ積んだ小さなモデル
     （d_model=32）を、ウォームアップなしの Adam で学習させる。
@@ -47,7 +71,7 @@ def train_reverse(
     model = Transformer(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     rng = random.Random(seed)
-    losses = []
+    history = History()
     for _ in range(steps):
         batch = tasks.make_batch(rng.sample(splits.train, 32), vocab)
         # デコーダには <bos> 出力 を入れ、出力 <eos> を予測させる
@@ -65,6 +89,7 @@ def train_reverse(
         )
         optimizer.zero_grad()
         loss.backward()
+        history.losses.append(loss.item())
+        history.grad_norms.append(layer_grad_norms(model))
         optimizer.step()
-        losses.append(loss.item())
-    return losses
+    return history
