@@ -102,7 +102,7 @@ def _display_width(text: str) -> int:
 
 
 # 行頭に置かない約物（禁則）。前の行に追い出す
-_NO_LINE_START = "、。，．）」』：・ー"
+_NO_LINE_START = "、。，．）」』："
 
 
 def _wrap(text: str, width: int) -> list[str]:

@@ -22,7 +22,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import DataLoader, Sampler
 
 from easy_transformer.attention import padding_mask
 from easy_transformer.checkpoint import (
@@ -107,6 +108,8 @@ class Seq2SeqConfig:
     norm_first: bool = True  # 学習率を大きめにしても安定する Pre-LN
     # 学習
     batch_size: int = 64
+    # 長さの近い例を同じバッチに集めて、パディングの無駄を減らす
+    group_by_length: bool = True
     max_steps: int = 1000
     lr: float = 1e-3
     min_lr: float = 1e-4
@@ -217,6 +220,52 @@ def _collate_tuple(
     """
     batch = collate(items)
     return batch.src, batch.tgt
+
+
+class LengthGroupedBatches(Sampler[list[int]]):
+    """長さの近い例を同じバッチに集めるバッチの並び（DataLoader 用）。
+
+    ランダムに並べた例を batch_size × group 個ずつの塊に切り、塊の
+    中を長さの順に並べてからバッチに切る。最後にバッチの順を混ぜる。
+    パディングの位置の計算は無駄なので、長さがそろうほど速い（rpn の
+    課題では 1.5 倍以上）。塊の中だけで並べるので、バッチの中身は
+    エポックごとに変わる。乱数は torch の大域の乱数を使う（Trainer
+    がエポックごとに種を決めるので、並びは再現できる）。
+    """
+
+    def __init__(
+        self, lengths: Sequence[int], batch_size: int, group: int = 50
+    ) -> None:
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.group = group
+
+    def _batches(self) -> list[list[int]]:
+        order = torch.randperm(len(self.lengths)).tolist()
+        size = self.batch_size * self.group
+        batches = []
+        for i in range(0, len(order), size):
+            chunk = sorted(order[i : i + size], key=self.lengths.__getitem__)
+            for j in range(0, len(chunk), self.batch_size):
+                batch = chunk[j : j + self.batch_size]
+                # 半端なバッチは捨てる（drop_last と同じ）
+                if len(batch) == self.batch_size:
+                    batches.append(batch)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._batches()
+        for k in torch.randperm(len(batches)).tolist():
+            yield batches[k]
+
+    def __len__(self) -> int:
+        return sum(
+            min(self.batch_size * self.group, len(self.lengths) - i)
+            // self.batch_size
+            for i in range(
+                0, len(self.lengths), self.batch_size * self.group
+            )
+        )
 
 
 def seq2seq_loss(
@@ -401,12 +450,19 @@ def train_seq2seq(
     seed_everything(seed)
     model = Transformer(_transformer_config(cfg, len(vocab)))
 
-    train_loader = make_dataloader(
-        PairDataset(splits.train, vocab),
-        cfg.batch_size,
-        seed=seed,
-        collate_fn=_collate_tuple,
-    )
+    train_set = PairDataset(splits.train, vocab)
+    train_loader: DataLoader[Any]
+    if cfg.group_by_length:
+        lengths = [len(src) + len(tgt) for src, tgt in splits.train]
+        train_loader = DataLoader(
+            train_set,
+            batch_sampler=LengthGroupedBatches(lengths, cfg.batch_size),
+            collate_fn=_collate_tuple,
+        )
+    else:
+        train_loader = make_dataloader(
+            train_set, cfg.batch_size, seed=seed, collate_fn=_collate_tuple
+        )
     val_loader = make_dataloader(
         PairDataset(splits.valid, vocab),
         cfg.batch_size,

@@ -14,7 +14,7 @@ from _figlib import FigureWriter, load_listing, seed_everything
 FLAG = np.array(
     [[0, 0], [0, 1], [0.6, 0.8], [0, 0.6], [0, 0], [0.4, 0], [0.4, 0.2]]
 )
-ARROWS = {"e_1": np.array([1.0, 0.0]), "e_2": np.array([0.0, 1.0])}
+ARROWS = {"1": np.array([1.0, 0.0]), "2": np.array([0.0, 1.0])}
 
 
 def main() -> None:
@@ -46,9 +46,13 @@ def main() -> None:
                     "lw": 1.5,
                 },
             )
-            ax.text(
-                *(e @ w * 1.08), f"$\\boldsymbol{{{name}}} W$", fontsize=8, color="#d1495b"
-            )
+            label = f"$\\mathbf{{e}}_{name} W$"
+            if "射影" in title:
+                # 2 つの基底が同じ点に移るので、1 つの名前にまとめる
+                if name == "2":
+                    continue
+                label = "$\\mathbf{e}_1 W = \\mathbf{e}_2 W$"
+            ax.text(*(e @ w * 1.08), label, fontsize=8, color="#d1495b")
         if "射影" in title:
             t = np.linspace(-0.3, 1.3, 2)
             ax.plot(t, t, color="#00798c", lw=0.8, alpha=0.6)

@@ -49,6 +49,7 @@ def main() -> None:
     right.set_xlabel("温度 T（対数目盛）")
     right.set_ylabel("エントロピー H（ナット）")
     right.set_ylim(0, 1.8)
+    fig.subplots_adjust(wspace=0.35)
     FigureWriter(__file__).save(fig)
 
 

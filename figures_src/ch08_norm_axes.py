@@ -10,14 +10,13 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 from _figlib import FigureWriter
+from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 
 BATCH, SEQ, D_MODEL = 3, 4, 8
 
 
-def draw(
-    ax: plt.Axes, title: str, row: int | None, col: int | None
-) -> None:
+def draw(ax: Axes, title: str, row: int | None, col: int | None) -> None:
     """表のマス目を描き、row 行目（または col 列目）を塗る。"""
     tokens = BATCH * SEQ
     ax.imshow(np.zeros((tokens, D_MODEL)), cmap="Greys", vmin=0, vmax=1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from _figlib import FigureWriter, load_listing, seed_everything
 
 LR = 3e-3
@@ -30,7 +29,7 @@ def moving_average(values: list[float], window: int) -> np.ndarray:
 
 def main() -> None:
     seed_everything(0)
-    torch.set_num_threads(1)
+
     ln = load_listing("ch11/01_pre_post_ln.py")
     runs = {
         (depth, norm_first): ln.train_reverse(norm_first, depth, LR, STEPS)

@@ -127,7 +127,7 @@ def random_exprs(n: int, seed: int, max_level: int = 3) -> list[str]:
 
 
 def parent_loss(weights: Tensor, heads: Tensor) -> Tensor:
-    """正解の親に置いた重みの対数の平均の符号を変えたもの（交差エントロピー）。"""
+    """正解の親の重みの対数を平均し、符号を変える（交差エントロピー）。"""
     target = heads >= 0
     log_w = weights[target].clamp_min(1e-9).log()
     return F.nll_loss(log_w, heads[target])

@@ -28,7 +28,8 @@ def name_vectors(names: list[str]) -> Tensor:
     counts = [Counter(bigrams(n)) for n in names]
     columns = sorted(set().union(*counts))
     vectors = torch.tensor([[float(c[g]) for g in columns] for c in counts])
-    return vectors / vectors.norm(dim=-1, keepdim=True)
+    unit: Tensor = vectors / vectors.norm(dim=-1, keepdim=True)
+    return unit
 
 
 def hard_lookup(table: dict[str, float], name: str) -> float:

@@ -50,7 +50,20 @@ def train_reverse(
 
     エンコーダとデコーダを n_layers 層ずつ積んだ小さなモデル
     （d_model=32）を、ウォームアップなしの Adam で学習させる。
+    スレッドの数で浮動小数点の足し算の順序が変わり、結果の末尾の桁が
+    揺れるので、1 スレッドで計算してから元の数に戻す。
     """
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(norm_first, n_layers, lr, steps, seed)
+    finally:
+        torch.set_num_threads(n_threads)
+
+
+def _train(
+    norm_first: bool, n_layers: int, lr: float, steps: int, seed: int
+) -> History:
     splits = tasks.make_splits(
         "reverse", seed=0, n_train=2000, n_valid=0, n_test=0, max_level=8
     )

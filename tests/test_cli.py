@@ -1,0 +1,296 @@
+"""コマンドライン（python -m easy_transformer）のテスト。
+
+サブコマンドはどれも別プロセスで実際に起動する。学習は極小の設定
+（--tiny）で、学習したモデルはモジュールの中で使い回す。エラーの
+ときは「1 行のメッセージ、0 でない終了コード、トレースバックなし」を
+確かめる。細かなエラーの場合分けは、同じプロセスで main() を呼んで
+確かめる（torch の読み込みを繰り返さないため）。
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from easy_transformer import cli
+from easy_transformer.checkpoint import save_checkpoint
+from easy_transformer.experiments import TASK_CONFIGS
+
+ROOT = Path(__file__).resolve().parent.parent
+GPT2_DIR = ROOT.parent / "shared" / "data" / "gpt2"
+TEXT = "to be or not to be, that is the question.\n" * 40
+
+
+def run_cli(
+    *args: str, cwd: Path, ok: bool = True
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CI": "1"}  # 進捗バーを出さない
+    env.pop(cli.DEBUG_ENV, None)
+    result = subprocess.run(
+        [sys.executable, "-m", "easy_transformer", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if ok:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def assert_one_line_error(
+    result: subprocess.CompletedProcess[str], *words: str
+) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "エラー: " in lines[0]
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli")
+    (path / "text.txt").write_text(TEXT, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def task_model(workdir: Path) -> Path:
+    result = run_cli("train-task", "rpn", "--tiny", "--seed", "3", cwd=workdir)
+    assert "テストの完全一致率" in result.stdout
+    out = workdir / "runs" / "rpn"
+    return out / "model.pt"
+
+
+@pytest.fixture(scope="module")
+def lm_model(workdir: Path) -> Path:
+    result = run_cli(
+        "train-lm", "--data", "text.txt", "--tiny", "--out", "lm",
+        cwd=workdir,
+    )
+    assert "検証の損失" in result.stdout
+    return workdir / "lm" / "model.pt"
+
+
+def test_task_names_match_experiments() -> None:
+    assert list(cli.TASK_DESCRIPTIONS) == list(TASK_CONFIGS)
+
+
+def test_help_is_japanese_and_lists_commands(tmp_path: Path) -> None:
+    top = run_cli("--help", cwd=tmp_path).stdout
+    assert top.startswith("使い方: ")
+    for command in ["train-task", "train-lm", "generate", "tokenize", "info"]:
+        assert command in top
+    sub = run_cli("train-task", "--help", cwd=tmp_path).stdout
+    assert "使い方: python -m easy_transformer train-task" in sub
+    assert "オプション:" in sub and "例:" in sub
+    assert "逆ポーランド記法" in sub
+
+
+def test_train_task_writes_results(task_model: Path) -> None:
+    out = task_model.parent
+    result = json.loads((out / "result.json").read_text("utf-8"))
+    assert result["task"] == "rpn" and result["seed"] == 3
+    assert (out / "metrics.jsonl").read_text("utf-8").count("\n") >= 1
+
+
+def test_generate_and_info_with_a_task_model(task_model: Path) -> None:
+    cwd = task_model.parent
+    out = run_cli(
+        "generate", "--checkpoint", "model.pt", "--prompt", "(x-2)*3",
+        "--max-new-tokens", "5", cwd=cwd,
+    )
+    assert len(out.stdout.splitlines()) == 1
+    info = run_cli("info", "model.pt", cwd=cwd).stdout
+    assert "系列変換" in info
+    assert "task = rpn" in info
+    assert "パラメータ数: " in info
+
+
+def test_generate_with_a_language_model(lm_model: Path) -> None:
+    out = run_cli(
+        "generate", "--checkpoint", "model.pt", "--prompt", "to be",
+        "--max-new-tokens", "10", "--num-samples", "2",
+        "--temperature", "0.8", "--top-k", "5", "--top-p", "0.9",
+        cwd=lm_model.parent,
+    ).stdout
+    assert out.count("--- ") == 2 and out.count("to be") >= 2
+
+
+def test_train_lm_minilang(tmp_path: Path) -> None:
+    result = run_cli(
+        "train-lm", "--minilang", "--tiny", "--temperature", "0.7",
+        cwd=tmp_path,
+    )
+    assert "パースできたプログラム" in result.stdout
+    assert "温度 0.7" in result.stdout
+    assert (tmp_path / "runs" / "minilang" / "model.pt").exists()
+
+
+# -- 同じプロセスで main() を呼ぶ（torch の読み込みを繰り返さない） -----
+
+
+def call_main(
+    capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    """main を呼び、(終了コード, 標準出力, 標準エラー) を返す。"""
+    try:
+        code = cli.main(list(args))
+    except SystemExit as e:  # argparse の誤りと --help
+        code = int(e.code or 0)
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.out, captured.err.strip()
+
+
+def test_beam_search_and_info_of_a_language_model(
+    capsys: pytest.CaptureFixture[str], task_model: Path, lm_model: Path
+) -> None:
+    code, out, _ = call_main(
+        capsys, "generate", "--checkpoint", str(task_model),
+        "--prompt", "x*2", "--beam", "2", "--max-new-tokens", "5",
+    )
+    assert code == 0 and len(out.splitlines()) == 1
+    code, out, _ = call_main(capsys, "info", str(lm_model))
+    assert code == 0 and "言語モデル（GPT）" in out
+
+
+def test_tokenize(
+    capsys: pytest.CaptureFixture[str], workdir: Path, lm_model: Path
+) -> None:
+    code, out, _ = call_main(
+        capsys, "tokenize", "--tokenizer", str(lm_model), "to be"
+    )
+    assert code == 0 and "トークン数: 5" in out
+    code, out, _ = call_main(
+        capsys, "tokenize", "--tokenizer", "bpe", "--train-file",
+        str(workdir / "text.txt"), "--vocab-size", "270", "to be",
+    )
+    assert code == 0
+    assert "ByteLevelBPETokenizer（語彙 270）" in out
+    # バイトレベルの表記（Ġ は空白のバイト）と、元の文字列を並べる
+    assert "'Ġbe' = ' be'" in out
+    code, out, _ = call_main(capsys, "tokenize", "x = 1")
+    assert code == 0 and "ID の列: [" in out
+
+
+@pytest.mark.skipif(not GPT2_DIR.is_dir(), reason="GPT-2 の語彙が無い")
+def test_tokenize_gpt2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = call_main(
+        capsys, "tokenize", "--tokenizer", str(GPT2_DIR), "Hello world"
+    )
+    assert code == 0 and "[15496, 995]" in out
+
+
+# -- エラー: 別プロセスで、トレースバックが出ないこと -------------------
+
+
+def test_random_bytes_checkpoint_is_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "random.pt").write_bytes(os.urandom(4096))
+    result = run_cli("info", "random.pt", cwd=tmp_path, ok=False)
+    assert_one_line_error(result, "random.pt", "壊れている")
+    assert result.returncode == 1
+
+
+def test_bad_argument_is_one_line_error(tmp_path: Path) -> None:
+    result = run_cli(
+        "train-task", "rpn", "--steps", "abc", cwd=tmp_path, ok=False
+    )
+    assert_one_line_error(result, "--steps", "1 以上の整数")
+    assert result.returncode == 2
+    result = run_cli("train-task", "translate", cwd=tmp_path, ok=False)
+    assert_one_line_error(result, "'translate' は選べません", "rpn")
+
+
+# -- エラー: 同じプロセスで main() を呼んで、場合分けを確かめる ---------
+
+
+def assert_one_line(err: str) -> None:
+    assert len(err.splitlines()) == 1, err
+    assert "エラー: " in err
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ((), ["コマンドを指定してください"]),
+        (("train-lm",), ["--data --minilang のどれか"]),
+        (("train-lm", "--data", "a", "--minilang"), ["一緒に使えません"]),
+        (("generate", "--checkpoint", "x", "--top-p", "2"), ["1 以下"]),
+        (("generate", "--checkpoint", "x", "--temperature", "0"), ["0 より"]),
+        (("generate",), ["次の引数が要ります: --checkpoint"]),
+        (("info", "a", "b"), ["知らない引数です: b"]),
+        (("tokenize", "x", "--tokenizer"), ["値を 1 つ"]),
+    ],
+)
+def test_argument_errors(
+    capsys: pytest.CaptureFixture[str], args: tuple[str, ...], words: list[str]
+) -> None:
+    code, _, err = call_main(capsys, *args)
+    assert_one_line(err)
+    assert code == 2
+    assert "--help" in err
+    for word in words:
+        assert word in err
+
+
+def test_runtime_errors(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "random.pt").write_bytes(os.urandom(1000))
+    (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00abc")
+    save_checkpoint(tmp_path / "trainer.pt", {"model": {}, "step": 3})
+    cases = [
+        (("info", "missing.pt"), "パスを確かめて"),
+        (("generate", "--checkpoint", "nope.pt", "--prompt", "1"), "nope.pt"),
+        (("generate", "--checkpoint", "random.pt"), "壊れている"),
+        (("generate", "--checkpoint", "trainer.pt"), "model.pt を指定"),
+        (("train-lm", "--data", "missing.txt"), "missing.txt がありません"),
+        (("train-lm", "--data", "binary.txt"), "UTF-8"),
+        (("train-lm", "--data", "."), "フォルダです"),
+        (("train-lm", "--minilang", "--tokenizer", "bpe"), "--data と"),
+        (("train-task", "copy", "--device", "nonsense"), "デバイス"),
+        (("tokenize", "--tokenizer", "missing.json", "x"), "char でも"),
+        (("tokenize", "--tokenizer", "bpe", "--vocab-size", "10", "x"),
+         "256 以上"),
+    ]
+    for args, word in cases:
+        code, _, err = call_main(capsys, *args)
+        assert_one_line(err)
+        assert code == 1, (args, err)
+        assert word in err, (args, err)
+
+
+def test_runtime_errors_on_a_task_model(
+    capsys: pytest.CaptureFixture[str], task_model: Path
+) -> None:
+    code, _, err = call_main(
+        capsys, "generate", "--checkpoint", str(task_model)
+    )
+    assert code == 1 and "--prompt" in err
+    code, _, err = call_main(
+        capsys, "generate", "--checkpoint", str(task_model),
+        "--prompt", "(a-2)",
+    )
+    assert code == 1 and "'a'" in err and "使える文字" in err
+
+
+def test_wrap_uses_display_width() -> None:
+    text = "系列変換の課題（コピー・反転・ソート）で Transformer を学習する"
+    lines = cli._wrap(text, 20)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+    # 行頭に置けない約物だけは、行末に 1 文字はみ出してよい（ぶら下げ）
+    assert all(cli._display_width(line) <= 22 for line in lines)
+    assert not any(line.startswith(("、", "）")) for line in lines)
