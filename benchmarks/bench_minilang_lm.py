@@ -25,7 +25,6 @@ from pathlib import Path
 import torch
 
 from easy_transformer.experiments import (
-    MINILANG_LM_CONFIG,
     MINILANG_SAMPLING,
     generate_text,
     train_minilang_lm,

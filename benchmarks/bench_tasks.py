@@ -100,7 +100,9 @@ def main() -> None:
     summary: dict[str, Any] = {}
     if SUMMARY.exists():
         summary = json.loads(SUMMARY.read_text(encoding="utf-8"))
-    summary.setdefault("description", "系列変換の課題の学習時間と完全一致率")
+    summary.setdefault(
+        "description", "系列変換の課題の学習時間と完全一致率"
+    )
     summary.setdefault("tasks", {})
     for task in args.tasks:
         print(f"== {task} ==", flush=True)

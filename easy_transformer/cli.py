@@ -79,7 +79,9 @@ _MESSAGES: list[tuple[str, Callable[[re.Match[str]], str]]] = [
     ),
     (
         r"ambiguous option: (.+?) could match (.+)",
-        lambda m: f"{m[1]} は {m[2]} のどれとも取れます。略さずに書いてください",
+        lambda m: (
+            f"{m[1]} は {m[2]} のどれとも取れます。略さずに書いてください"
+        ),
     ),
     # 自前の型の関数（_positive_int など）が出す日本語のメッセージ
     (r"argument (.+?): (.+)", lambda m: f"{m[1]}: {m[2]}"),
@@ -199,7 +201,8 @@ class JapaneseArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         text = _one_line(_translate(message))
         self.exit(
-            2, f"{self.prog}: エラー: {text}（使い方: {self.prog} --help）\n"
+            2,
+            f"{self.prog}: エラー: {text}（使い方: {self.prog} --help）\n",
         )
 
 
@@ -507,7 +510,7 @@ def build_parser() -> JapaneseArgumentParser:
             "例:\n"
             f'  {PROG} tokenize "x = 1 + 2"\n'
             f"  {PROG} tokenize --tokenizer bpe --train-file input.txt "
-            "--vocab-size 300 \"To be, or not\"\n"
+            '--vocab-size 300 "To be, or not"\n'
             f"  {PROG} tokenize --tokenizer runs/lm-input/model.pt "
             '"ROMEO:"'
         ),
@@ -631,8 +634,10 @@ def cmd_train_task(args: argparse.Namespace) -> int:
             f"  {mark} 入力 {e['input']}  正解 {e['target']}  "
             f"予測 {e['prediction']}"
         )
-    print(f"保存先: {out}（{ex.MODEL_FILE}、{ex.RESULT_FILE}、"
-          f"{ex.METRICS_FILE}）")
+    print(
+        f"保存先: {out}（{ex.MODEL_FILE}、{ex.RESULT_FILE}、"
+        f"{ex.METRICS_FILE}）"
+    )
     return 0
 
 
@@ -691,7 +696,9 @@ def cmd_train_lm(args: argparse.Namespace) -> int:
     if args.minilang:
         out = args.out or Path("runs") / "minilang"
         base = (
-            ex.TINY_MINILANG_LM_CONFIG if args.tiny else ex.MINILANG_LM_CONFIG
+            ex.TINY_MINILANG_LM_CONFIG
+            if args.tiny
+            else ex.MINILANG_LM_CONFIG
         )
         print("ミニ言語のプログラム集を作って学習します。", file=sys.stderr)
         r = ex.train_minilang_lm(
@@ -702,20 +709,22 @@ def cmd_train_lm(args: argparse.Namespace) -> int:
         )
     else:
         out = args.out or Path("runs") / f"lm-{args.data.stem}"
-        base = ex.TINY_LM_CONFIG if args.tiny else ex.TEXT_LM_CONFIG
+        text_base = ex.TINY_LM_CONFIG if args.tiny else ex.TEXT_LM_CONFIG
         print(f"{args.data} で学習します。", file=sys.stderr)
         r = ex.train_text_lm(
             args.data,
             tokenizer=args.tokenizer or "char",
             vocab_size=args.vocab_size,
-            config=replace(base, **steps),
+            config=replace(text_base, **steps),
             out_dir=out,
             sample_tokens=20 if args.tiny else 200,
             **common,
         )
     _print_lm_result(r)
-    print(f"保存先: {out}（{ex.MODEL_FILE}、{ex.RESULT_FILE}、"
-          f"{ex.METRICS_FILE}）")
+    print(
+        f"保存先: {out}（{ex.MODEL_FILE}、{ex.RESULT_FILE}、"
+        f"{ex.METRICS_FILE}）"
+    )
     return 0
 
 
@@ -780,8 +789,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     unknown = sorted(set(args.prompt) - set(vocab.stoi))
     if unknown:
         raise CommandError(
-            f"入力の文字 {''.join(unknown)!r} はこのモデルの語彙にありません"
-            f"（使える文字: {''.join(vocab.itos[3:])!r}）。"
+            f"入力の文字 {''.join(unknown)!r} はこのモデルの語彙に"
+            f"ありません（使える文字: {''.join(vocab.itos[3:])!r}）。"
         )
     # 位置エンコーディングの表より長い出力は作れない（<bos> のぶん 1 引く）
     max_new = min(args.max_new_tokens, loaded.model.config.max_len - 1)
@@ -925,12 +934,16 @@ def cmd_info(args: argparse.Namespace) -> int:
             ("学習の記録", state.get("meta", {})),
         ]
     elif "optimizer" in state:
-        print("種類: Trainer のチェックポイント（学習を再開するための状態）")
+        print(
+            "種類: Trainer のチェックポイント（学習を再開するための状態）"
+        )
         print(f"ステップ: {state.get('step')}")
         sections = [("学習の設定", state.get("config", {}))]
     else:
         print("種類: 不明（easy_transformer の形式だが、中身を知りません）")
-        sections = [("キー", {k: type(v).__name__ for k, v in state.items()})]
+        sections = [
+            ("キー", {k: type(v).__name__ for k, v in state.items()})
+        ]
     for title, entries in sections:
         print(f"{title}:")
         for key, value in entries.items():
@@ -955,7 +968,9 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, PermissionError):
         return f"{error.filename} を読み書きする権限がありません。"
     if isinstance(error, IsADirectoryError):
-        return f"{error.filename} はフォルダです。ファイルを指定してください。"
+        return (
+            f"{error.filename} はフォルダです。ファイルを指定してください。"
+        )
     from easy_transformer.checkpoint import CheckpointError
 
     known = (CommandError, CheckpointError, ValueError, FileNotFoundError)

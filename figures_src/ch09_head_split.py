@@ -7,6 +7,8 @@ seq=3、d_model=8、ヘッド 2 つ（d_k=4）の小さなテンソルの各要�
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.pyplot as plt
 import torch
 from _figlib import FigureWriter
@@ -16,7 +18,7 @@ from matplotlib.patches import Rectangle
 SEQ, D_MODEL, HEADS = 3, 8, 2
 D_K = D_MODEL // HEADS
 COLORS = ("#a6cee3", "#fdbf6f")  # ヘッド 0 と 1
-LABEL = {"ha": "center", "va": "bottom", "fontsize": 9}
+LABEL: dict[str, Any] = {"ha": "center", "va": "bottom", "fontsize": 9}
 
 
 def draw_grid(

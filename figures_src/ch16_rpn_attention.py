@@ -36,7 +36,9 @@ def load_rpn_model() -> tuple[Transformer, CharVocab]:
         assert isinstance(loaded.codec, CharVocab)
         return loaded.model, loaded.codec
     config = seq2seq_config("rpn", tiny=True, max_steps=30)
-    result = train_seq2seq("rpn", config=config, device="cpu", progress=False)
+    result = train_seq2seq(
+        "rpn", config=config, device="cpu", progress=False
+    )
     return result.model.eval(), result.vocab
 
 

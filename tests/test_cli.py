@@ -65,7 +65,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def task_model(workdir: Path) -> Path:
-    result = run_cli("train-task", "rpn", "--tiny", "--seed", "3", cwd=workdir)
+    result = run_cli(
+        "train-task", "rpn", "--tiny", "--seed", "3", cwd=workdir
+    )
     assert "テストの完全一致率" in result.stdout
     out = workdir / "runs" / "rpn"
     return out / "model.pt"
@@ -74,7 +76,12 @@ def task_model(workdir: Path) -> Path:
 @pytest.fixture(scope="module")
 def lm_model(workdir: Path) -> Path:
     result = run_cli(
-        "train-lm", "--data", "text.txt", "--tiny", "--out", "lm",
+        "train-lm",
+        "--data",
+        "text.txt",
+        "--tiny",
+        "--out",
+        "lm",
         cwd=workdir,
     )
     assert "検証の損失" in result.stdout
@@ -88,7 +95,13 @@ def test_task_names_match_experiments() -> None:
 def test_help_is_japanese_and_lists_commands(tmp_path: Path) -> None:
     top = run_cli("--help", cwd=tmp_path).stdout
     assert top.startswith("使い方: ")
-    for command in ["train-task", "train-lm", "generate", "tokenize", "info"]:
+    for command in [
+        "train-task",
+        "train-lm",
+        "generate",
+        "tokenize",
+        "info",
+    ]:
         assert command in top
     sub = run_cli("train-task", "--help", cwd=tmp_path).stdout
     assert "使い方: python -m easy_transformer train-task" in sub
@@ -106,8 +119,14 @@ def test_train_task_writes_results(task_model: Path) -> None:
 def test_generate_and_info_with_a_task_model(task_model: Path) -> None:
     cwd = task_model.parent
     out = run_cli(
-        "generate", "--checkpoint", "model.pt", "--prompt", "(x-2)*3",
-        "--max-new-tokens", "5", cwd=cwd,
+        "generate",
+        "--checkpoint",
+        "model.pt",
+        "--prompt",
+        "(x-2)*3",
+        "--max-new-tokens",
+        "5",
+        cwd=cwd,
     )
     assert len(out.stdout.splitlines()) == 1
     info = run_cli("info", "model.pt", cwd=cwd).stdout
@@ -118,9 +137,21 @@ def test_generate_and_info_with_a_task_model(task_model: Path) -> None:
 
 def test_generate_with_a_language_model(lm_model: Path) -> None:
     out = run_cli(
-        "generate", "--checkpoint", "model.pt", "--prompt", "to be",
-        "--max-new-tokens", "10", "--num-samples", "2",
-        "--temperature", "0.8", "--top-k", "5", "--top-p", "0.9",
+        "generate",
+        "--checkpoint",
+        "model.pt",
+        "--prompt",
+        "to be",
+        "--max-new-tokens",
+        "10",
+        "--num-samples",
+        "2",
+        "--temperature",
+        "0.8",
+        "--top-k",
+        "5",
+        "--top-p",
+        "0.9",
         cwd=lm_model.parent,
     ).stdout
     assert out.count("--- ") == 2 and out.count("to be") >= 2
@@ -128,7 +159,11 @@ def test_generate_with_a_language_model(lm_model: Path) -> None:
 
 def test_train_lm_minilang(tmp_path: Path) -> None:
     result = run_cli(
-        "train-lm", "--minilang", "--tiny", "--temperature", "0.7",
+        "train-lm",
+        "--minilang",
+        "--tiny",
+        "--temperature",
+        "0.7",
         cwd=tmp_path,
     )
     assert "パースできたプログラム" in result.stdout
@@ -156,8 +191,16 @@ def test_beam_search_and_info_of_a_language_model(
     capsys: pytest.CaptureFixture[str], task_model: Path, lm_model: Path
 ) -> None:
     code, out, _ = call_main(
-        capsys, "generate", "--checkpoint", str(task_model),
-        "--prompt", "x*2", "--beam", "2", "--max-new-tokens", "5",
+        capsys,
+        "generate",
+        "--checkpoint",
+        str(task_model),
+        "--prompt",
+        "x*2",
+        "--beam",
+        "2",
+        "--max-new-tokens",
+        "5",
     )
     assert code == 0 and len(out.splitlines()) == 1
     code, out, _ = call_main(capsys, "info", str(lm_model))
@@ -172,8 +215,15 @@ def test_tokenize(
     )
     assert code == 0 and "トークン数: 5" in out
     code, out, _ = call_main(
-        capsys, "tokenize", "--tokenizer", "bpe", "--train-file",
-        str(workdir / "text.txt"), "--vocab-size", "270", "to be",
+        capsys,
+        "tokenize",
+        "--tokenizer",
+        "bpe",
+        "--train-file",
+        str(workdir / "text.txt"),
+        "--vocab-size",
+        "270",
+        "to be",
     )
     assert code == 0
     assert "ByteLevelBPETokenizer（語彙 270）" in out
@@ -226,14 +276,19 @@ def assert_one_line(err: str) -> None:
         (("train-lm",), ["--data --minilang のどれか"]),
         (("train-lm", "--data", "a", "--minilang"), ["一緒に使えません"]),
         (("generate", "--checkpoint", "x", "--top-p", "2"), ["1 以下"]),
-        (("generate", "--checkpoint", "x", "--temperature", "0"), ["0 より"]),
+        (
+            ("generate", "--checkpoint", "x", "--temperature", "0"),
+            ["0 より"],
+        ),
         (("generate",), ["次の引数が要ります: --checkpoint"]),
         (("info", "a", "b"), ["知らない引数です: b"]),
         (("tokenize", "x", "--tokenizer"), ["値を 1 つ"]),
     ],
 )
 def test_argument_errors(
-    capsys: pytest.CaptureFixture[str], args: tuple[str, ...], words: list[str]
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    words: list[str],
 ) -> None:
     code, _, err = call_main(capsys, *args)
     assert_one_line(err)
@@ -254,7 +309,10 @@ def test_runtime_errors(
     save_checkpoint(tmp_path / "trainer.pt", {"model": {}, "step": 3})
     cases = [
         (("info", "missing.pt"), "パスを確かめて"),
-        (("generate", "--checkpoint", "nope.pt", "--prompt", "1"), "nope.pt"),
+        (
+            ("generate", "--checkpoint", "nope.pt", "--prompt", "1"),
+            "nope.pt",
+        ),
         (("generate", "--checkpoint", "random.pt"), "壊れている"),
         (("generate", "--checkpoint", "trainer.pt"), "model.pt を指定"),
         (("train-lm", "--data", "missing.txt"), "missing.txt がありません"),
@@ -263,8 +321,10 @@ def test_runtime_errors(
         (("train-lm", "--minilang", "--tokenizer", "bpe"), "--data と"),
         (("train-task", "copy", "--device", "nonsense"), "デバイス"),
         (("tokenize", "--tokenizer", "missing.json", "x"), "char でも"),
-        (("tokenize", "--tokenizer", "bpe", "--vocab-size", "10", "x"),
-         "256 以上"),
+        (
+            ("tokenize", "--tokenizer", "bpe", "--vocab-size", "10", "x"),
+            "256 以上",
+        ),
     ]
     for args, word in cases:
         code, _, err = call_main(capsys, *args)
@@ -281,8 +341,12 @@ def test_runtime_errors_on_a_task_model(
     )
     assert code == 1 and "--prompt" in err
     code, _, err = call_main(
-        capsys, "generate", "--checkpoint", str(task_model),
-        "--prompt", "(a-2)",
+        capsys,
+        "generate",
+        "--checkpoint",
+        str(task_model),
+        "--prompt",
+        "(a-2)",
     )
     assert code == 1 and "'a'" in err and "使える文字" in err
 
