@@ -1,0 +1,114 @@
+"""付録の用語集（book/appendix/glossary.md）の用語を 1 つの表にまとめ、並べ替える。
+
+複数の担当者が末尾に追記した `:::{glossary}` ブロックを 1 つにまとめ、
+英字で始まる語を先頭に、続いて五十音順に並べる。漢字の読みは、
+索引と同じ辞書（book/_latex/easy-transformer.dic）から取る。
+
+使い方: python tools/sort_glossary.py [--check]
+  --check: 並べ替えが必要なら終了コード 1（書き換えない）
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import unicodedata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GLOSSARY = ROOT / "book" / "appendix" / "glossary.md"
+DIC = ROOT / "book" / "_latex" / "easy-transformer.dic"
+
+
+def readings() -> list[tuple[str, str]]:
+    pairs = []
+    for line in DIC.read_text(encoding="utf-8").splitlines():
+        if "\t" in line:
+            word, yomi = line.split("\t", 1)
+            pairs.append((word.strip(), yomi.strip()))
+    return sorted(pairs, key=lambda p: len(p[0]), reverse=True)
+
+
+def sort_key(
+    term: str, pairs: list[tuple[str, str]]
+) -> tuple[int, str, str]:
+    head = term.split("（")[0]
+    for word, yomi in pairs:
+        head = head.replace(word, yomi)
+    # カタカナをひらがなにそろえ、長音などは NFKC のまま比べる
+    kana = "".join(
+        chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in head
+    )
+    kana = unicodedata.normalize("NFKC", kana).casefold()
+    # 濁点・半濁点は無視して並べる（辞書の並べ方。「が」は「か」と同じ位置）
+    plain = "".join(
+        c
+        for c in unicodedata.normalize("NFD", kana)
+        if not unicodedata.combining(c)
+    )
+    ascii_first = 0 if kana[:1].isascii() else 1
+    return (ascii_first, plain, kana)
+
+
+def parse(text: str) -> tuple[str, list[tuple[str, list[str]]]]:
+    """（用語集の前の文章、[(見出し語, 説明の行)]）に分ける。"""
+    before, _, rest = text.partition(":::{glossary}")
+    entries: list[tuple[str, list[str]]] = []
+    for block in re.split(
+        r"^:::\{glossary\}\s*$", ":::{glossary}" + rest, flags=re.M
+    ):
+        for line in block.splitlines():
+            if (
+                not line.strip()
+                or line.startswith(":::")
+                or line.startswith("<!--")
+            ):
+                continue
+            if line.startswith((" ", "\t")):
+                entries[-1][1].append(line)
+            else:
+                entries.append((line.strip(), []))
+    return before, entries
+
+
+def render(before: str, entries: list[tuple[str, list[str]]]) -> str:
+    pairs = readings()
+    seen: dict[str, list[str]] = {}
+    for term, body in entries:
+        if term in seen:
+            print(
+                f"重複した用語（最初のものを残す）: {term}", file=sys.stderr
+            )
+            continue
+        seen[term] = body
+    ordered = sorted(seen, key=lambda t: sort_key(t, pairs))
+    lines = [before.rstrip("\n"), "", ":::{glossary}"]
+    for k, term in enumerate(ordered):
+        if k:
+            lines.append("")
+        lines.append(term)
+        lines.extend(seen[term])
+    lines.append(":::")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    text = GLOSSARY.read_text(encoding="utf-8")
+    new = render(*parse(text))
+    if new == text:
+        return 0
+    if args.check:
+        print(
+            f"{GLOSSARY.relative_to(ROOT)} を並べ替える必要があります: python tools/sort_glossary.py"
+        )
+        return 1
+    GLOSSARY.write_text(new, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
