@@ -59,14 +59,18 @@ _book = Sybil(
         SkipParser(),
         ClearNamespaceParser(),
     ],
-    patterns=["book/**/*.md"],
-    excludes=["book/_generated/**"],
+    # Path.match は右から 1 階層ずつ照合する（"**" は使えない）ので、
+    # path で根を決めて、その下のすべての .md を対象にする
+    path="book",
+    patterns=["*.md"],
+    excludes=["_generated/*"],
     setup=_reset_random_state,
     name="book",
 )
 _listings = Sybil(
     parsers=[DocTestParser(optionflags=DOCTEST_FLAGS)],
-    patterns=["listings/**/*.py"],
+    path="listings",
+    patterns=["*.py"],
     setup=_reset_random_state,
     name="listings",
 )
