@@ -88,6 +88,7 @@ def main() -> None:
         tokens_q=[c if c != " " else "␣" for c in produced],
         tokens_k=list(SOURCE),
         title=f"{SOURCE} → {output}（デコーダの最後の層のクロス注意）",
+        ncols=2,
     )
     FigureWriter(__file__).save(fig)
 
