@@ -93,8 +93,8 @@ def main() -> None:
     )
     print(
         f"受理率 {result.acceptance_rate:.3f}（{result.n_generated_programs}"
-        f" 行、温度 {MINILANG_SAMPLING.temperature}）、学習データに無い"
-        f"もの {result.novel_rate}、学習 {result.train_seconds:.1f} 秒"
+        f" 行、温度 {MINILANG_SAMPLING.temperature}）、評価まで成功 "
+        f"{result.run_rate}、学習データに無いもの {result.novel_rate}、学習 {result.train_seconds:.1f} 秒"
         f"（CPU {result.cpu_seconds:.1f} 秒）、他の温度 {other_temperatures}"
     )
     for line in result.samples[:10]:

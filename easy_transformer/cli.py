@@ -746,7 +746,11 @@ def _print_lm_result(r: LMResult) -> None:
             f"（生成した {r.n_generated_programs} 行のうち。温度 "
             f"{s['temperature']}、top-k {s['top_k']}、top-p {s['top_p']}）"
         )
-        print(f"学習データに無いプログラム: {_percent(r.novel_rate)}")
+        print(
+            f"評価まで成功したプログラム: {_percent(r.run_rate)}"
+            "（未定義の変数や 0 除算で止まらない）"
+        )
+        print(f"受理したうち学習データに無いもの: {_percent(r.novel_rate)}")
     print("生成の例:")
     for text in r.samples[:10]:
         print(f"  {text!r}" if "\n" in text else f"  {text}")

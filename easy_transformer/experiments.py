@@ -41,7 +41,7 @@ from easy_transformer.checkpoint import (
     save_checkpoint,
 )
 from easy_transformer.gpt import GPT, GPTConfig
-from easy_transformer.minilang import MiniLangError, parse
+from easy_transformer.minilang import MiniLangError, evaluate, parse
 from easy_transformer.tasks import (
     BOS_ID,
     EOS_ID,
@@ -728,6 +728,9 @@ class LMResult:
     n_generated_programs: int | None = None
     acceptance_rate: float | None = None
     novel_rate: float | None = None  # 受理したうち学習データに無いもの
+    # 評価まで成功した割合。パースできても、未定義の変数や 0 除算で
+    # 止まるプログラムは数えない（構文は正しいが意味が正しくない）
+    run_rate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _result_dict(self, skip=("model", "codec"))
@@ -878,6 +881,11 @@ def train_minilang_lm(
             if accepted
             else None
         ),
+        run_rate=(
+            sum(_runs(line) for line in lines) / len(lines)
+            if lines
+            else None
+        ),
     )
     if out_dir is not None:
         result.save(out_dir)
@@ -887,6 +895,14 @@ def train_minilang_lm(
 def _parses(text: str) -> bool:
     try:
         parse(text)
+    except MiniLangError:
+        return False
+    return True
+
+
+def _runs(text: str) -> bool:
+    try:
+        evaluate(parse(text))
     except MiniLangError:
         return False
     return True

@@ -186,6 +186,8 @@ def test_train_minilang_lm(tmp_path: Path) -> None:
     assert result.acceptance_rate is not None
     assert 0.0 <= result.acceptance_rate <= 1.0
     assert result.n_generated_programs is not None
+    if result.run_rate is not None:  # 評価できたものはパースもできた
+        assert result.run_rate <= result.acceptance_rate
     assert result.sampling is not None
     assert result.sampling["temperature"] == TINY_SAMPLING.temperature
     assert (tmp_path / METRICS_FILE).exists()
