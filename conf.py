@@ -123,6 +123,10 @@ mathjax_path = "mathjax/tex-svg-full.js"
 # EPUB では数式を画像（SVG）にする。`-t epub` を付けたビルドでだけ切り替える。
 html_math_renderer = "imgmath" if tags.has("epub") else "mathjax"  # type: ignore[name-defined]  # noqa: F821
 imgmath_image_format = "svg"
+# 数式の中の日本語（\text{行目} など）も組めるように upLaTeX を使い、
+# dvisvgm には和文フォント（原ノ味）の対応表を渡す
+imgmath_latex = "uplatex"
+imgmath_dvisvgm_args = ["--no-fonts", "--fontmap=+uptex-haranoaji.map"]
 imgmath_font_size = 12
 imgmath_latex_preamble = r"\usepackage{amsmath,amssymb,bm}"
 copybutton_prompt_text = r">>> |\.\.\. |\$ "
