@@ -21,12 +21,16 @@ import argparse
 import json
 import os
 import platform
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
-from easy_transformer.experiments import TEXT_LM_CONFIG, train_text_lm
+from easy_transformer.experiments import (
+    TEXT_LM_CONFIG,
+    TEXT_SAMPLING,
+    train_text_lm,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
@@ -51,7 +55,7 @@ def main() -> None:
         config=TEXT_LM_CONFIG,
         seed=args.seed,
         device="cpu",
-        sample_tokens=300,
+        sampling=replace(TEXT_SAMPLING, max_new_tokens=300),
     )
     record = result.to_dict()
     record.update(

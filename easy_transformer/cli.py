@@ -304,7 +304,9 @@ def _add_common_training(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_sampling(p: argparse.ArgumentParser, *, default_n: int) -> None:
+def _add_sampling(
+    p: argparse.ArgumentParser, *, default_n: int | None, n_help: str
+) -> None:
     p.add_argument(
         "--temperature",
         type=_positive_float,
@@ -329,7 +331,7 @@ def _add_sampling(p: argparse.ArgumentParser, *, default_n: int) -> None:
         type=_positive_int,
         default=default_n,
         metavar="N",
-        help=f"生成する列の数（既定: {default_n}）",
+        help=f"生成する列の数（既定: {n_help}）",
     )
 
 
@@ -387,7 +389,10 @@ def build_parser() -> JapaneseArgumentParser:
             "し、生成したプログラムのうちパーサが受理する割合を測る。"
             "--data なら任意の UTF-8 のテキストファイルで、文字単位"
             "（char）かバイトレベル BPE（bpe）のトークンで学習する。"
-            "テキストの末尾の 10% を検証に使う。"
+            "テキストの末尾の 10% を検証に使う。\n"
+            "学習の後、--temperature・--top-k・--top-p の設定で例を生成"
+            "する（ミニ言語では、その設定で生成した全部の行をパーサに"
+            "かける）。"
         ),
         epilog=(
             "例:\n"
@@ -429,7 +434,7 @@ def build_parser() -> JapaneseArgumentParser:
         "runs/lm-ファイル名）",
     )
     _add_common_training(p)
-    _add_sampling(p, default_n=64)
+    _add_sampling(p, default_n=None, n_help="ミニ言語は 64、テキストは 1")
     p.set_defaults(func=cmd_train_lm)
 
     p = sub.add_parser(
@@ -470,7 +475,7 @@ def build_parser() -> JapaneseArgumentParser:
         metavar="N",
         help="作るトークンの最大の数（既定: 200）",
     )
-    _add_sampling(p, default_n=1)
+    _add_sampling(p, default_n=1, n_help="1")
     p.add_argument(
         "--greedy",
         action="store_true",
@@ -680,12 +685,16 @@ def cmd_train_lm(args: argparse.Namespace) -> int:
     from easy_transformer import experiments as ex
 
     steps = {} if args.steps is None else {"max_steps": args.steps}
+    if args.minilang:
+        smp = ex.TINY_SAMPLING if args.tiny else ex.MINILANG_SAMPLING
+    else:
+        smp = ex.TINY_TEXT_SAMPLING if args.tiny else ex.TEXT_SAMPLING
     sampling = replace(
-        ex.TINY_SAMPLING if args.tiny else ex.MINILANG_SAMPLING,
+        smp,
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
-        n_samples=args.num_samples,
+        n_samples=args.num_samples or smp.n_samples,
         seed=args.seed,
     )
     common: dict[str, Any] = {
@@ -717,7 +726,7 @@ def cmd_train_lm(args: argparse.Namespace) -> int:
             vocab_size=args.vocab_size,
             config=replace(text_base, **steps),
             out_dir=out,
-            sample_tokens=20 if args.tiny else 200,
+            sampling=sampling,
             **common,
         )
     _print_lm_result(r)
@@ -819,6 +828,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def _load_tokenizer(args: argparse.Namespace) -> tuple[TextCodec, str]:
     """--tokenizer の指定からトークナイザを作り、(それ, 説明) を返す。"""
     from easy_transformer import experiments as ex
+    from easy_transformer.tasks import CharVocab
     from easy_transformer.tokenizer import ByteLevelBPETokenizer
 
     spec = args.tokenizer
@@ -859,7 +869,7 @@ def _load_tokenizer(args: argparse.Namespace) -> tuple[TextCodec, str]:
         codec = _load_tokenizer_json(path)
     else:
         codec = ex.load_model(path).codec
-    size = ex._vocab_size(codec)
+    size = len(codec) if isinstance(codec, CharVocab) else codec.vocab_size
     return codec, f"{type(codec).__name__}（語彙 {size}、{path}）"
 
 

@@ -593,6 +593,8 @@ MINILANG_LM_CONFIG = MiniLangLMConfig(
     min_lr=2e-4,
 )
 MINILANG_SAMPLING = SamplingConfig(temperature=1.0)
+# テキストの言語モデルは、学習の後に例を 1 本だけ作る
+TEXT_SAMPLING = SamplingConfig(n_samples=1, max_new_tokens=200)
 
 TINY_LM_CONFIG = LMConfig(
     block_size=16,
@@ -609,6 +611,7 @@ TINY_MINILANG_LM_CONFIG = MiniLangLMConfig(
     **asdict(TINY_LM_CONFIG), n_programs=64, n_valid_programs=16
 )
 TINY_SAMPLING = SamplingConfig(n_samples=2, max_new_tokens=15)
+TINY_TEXT_SAMPLING = SamplingConfig(n_samples=1, max_new_tokens=15)
 
 
 def lm_loss(model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
@@ -723,8 +726,8 @@ class LMResult:
     history: list[dict[str, Any]]
     model: GPT = field(repr=False)
     codec: TextCodec = field(repr=False)
+    sampling: dict[str, Any] | None = None  # samples を作った設定
     # ミニ言語だけ: 生成したプログラムのうちパーサが受理した割合など
-    sampling: dict[str, Any] | None = None
     n_generated_programs: int | None = None
     acceptance_rate: float | None = None
     novel_rate: float | None = None  # 受理したうち学習データに無いもの
@@ -940,16 +943,17 @@ def train_text_lm(
     out_dir: PathLike | None = None,
     device: str = "auto",
     progress: bool = True,
-    sample_tokens: int = 200,
+    sampling: SamplingConfig | None = None,
 ) -> LMResult:
     """UTF-8 のテキストファイルで GPT を学習する。
 
     tokenizer="char" なら 1 文字 1 トークン、"bpe" ならバイトレベル BPE
     （語彙の大きさ vocab_size）。テキストの末尾の val_fraction を検証に
-    使う。学習の後、改行から sample_tokens 個のトークンを生成して
-    samples に入れる。
+    使う。学習の後、改行から sampling の設定でテキストを生成して
+    samples に入れる（max_new_tokens=0 なら生成しない）。
     """
     cfg = config or TEXT_LM_CONFIG
+    smp = sampling or TEXT_SAMPLING
     text = Path(path).read_text(encoding="utf-8")
     if not text:
         raise ValueError(f"{os.fspath(path)} は空のファイルです。")
@@ -968,9 +972,17 @@ def train_text_lm(
     )
     samples = (
         generate_text(
-            model, codec, "\n", max_new_tokens=sample_tokens, seed=seed
+            model,
+            codec,
+            "\n",
+            max_new_tokens=smp.max_new_tokens,
+            temperature=smp.temperature,
+            top_k=smp.top_k,
+            top_p=smp.top_p,
+            n_samples=smp.n_samples,
+            seed=smp.seed,
         )
-        if sample_tokens > 0 and codec.encode("\n")
+        if smp.max_new_tokens > 0
         else []
     )
     result = LMResult(
@@ -990,6 +1002,7 @@ def train_text_lm(
         history=history,
         model=model,
         codec=codec,
+        sampling=asdict(smp),
     )
     if out_dir is not None:
         result.save(out_dir)

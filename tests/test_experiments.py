@@ -23,6 +23,7 @@ from easy_transformer.experiments import (
     TINY_LM_CONFIG,
     TINY_MINILANG_LM_CONFIG,
     TINY_SAMPLING,
+    TINY_TEXT_SAMPLING,
     exact_match,
     generate_text,
     load_model,
@@ -214,7 +215,7 @@ def test_train_text_lm(
         config=TINY_LM_CONFIG,
         out_dir=tmp_path / "out",
         progress=False,
-        sample_tokens=10,
+        sampling=replace(TINY_TEXT_SAMPLING, max_new_tokens=10),
     )
     assert result.tokenizer == kind
     assert result.val_loss is not None
