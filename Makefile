@@ -129,8 +129,9 @@ $(DIST)/easy-transformer.pdf: $(BOOK_SRC) figures | $(VENV_STAMP) $(SYSDEPS_STAM
 	  || { tail -60 build/latex/make.log; exit 1; }
 	mkdir -p $(DIST) && cp build/latex/easy-transformer.pdf $@
 
-check-book: ## できた本を検査する（epubcheck、PDF のフォント埋め込み、HTML のオフライン性）
+check-book: ## できた本を検査する（epubcheck、PDF のフォント埋め込み、HTML のオフライン性、図の決定性）
 	$(PY) tools/check_book.py
+	$(PY) tools/check_figures.py
 
 live: $(VENV_STAMP) figures ## 執筆用のライブプレビュー（http://127.0.0.1:8000）
 	$(VENV)/bin/sphinx-autobuild -c . -b html -d build/doctrees/live book build/live \
