@@ -3,8 +3,9 @@
 マスクの作り方、縮小付き内積注意（scaled dot-product attention）、生成を
 速くする KV キャッシュ、それらを束ねる `MultiHeadAttention` の順に並べる。
 
-マスクはこのパッケージのどこでも同じ約束で扱う: (..., q_len, k_len) に
-放送（broadcast）できる bool のテンソルで、True が「注意してよい」位置。
+マスクはこのパッケージのどこでも同じ約束で扱う:
+(..., q_len, k_len) にブロードキャスト（broadcast）できる bool の
+テンソルで、True が「注意してよい」位置。
 これは F.scaled_dot_product_attention の bool マスクと同じ向きで、
 nn.MultiheadAttention の key_padding_mask（True が隠す）とは逆向き。
 """
@@ -38,7 +39,7 @@ def causal_mask(
 def padding_mask(ids: Tensor, pad_id: int) -> Tensor:
     """パディングのキーを隠すマスク (batch, 1, 1, seq) を ID から作る。
 
-    真ん中の 2 つの 1 は、ヘッドとクエリの次元へ放送するため。
+    真ん中の 2 つの 1 は、ヘッドとクエリの次元へブロードキャストするため。
     """
     return (ids != pad_id)[:, None, None, :]
 
@@ -53,7 +54,10 @@ def combine_masks(*masks: Tensor | None) -> Tensor | None:
 
 
 def check_mask(mask: Tensor, scores_shape: torch.Size) -> None:
-    """マスクが bool で、スコアの形 (batch, heads, q, k) に放送できるか。"""
+    """マスクが bool で、スコアの形 (batch, heads, q, k) に合うか。
+
+    合うとは、ブロードキャストできること。
+    """
     if mask.dtype != torch.bool:
         raise TypeError(
             f"マスクは bool（True が注意してよい位置）で渡してください。"
@@ -61,7 +65,8 @@ def check_mask(mask: Tensor, scores_shape: torch.Size) -> None:
             "加算型の float マスク（0 と -inf）なら mask == 0 で"
             "変換できます。"
         )
-    # 放送の規則: 右端からそろえて、各次元が 1 か相手と同じ大きさ
+    # ブロードキャストの規則: 右端からそろえて、
+    # 各次元が 1 か相手と同じ大きさ
     pairs = zip(reversed(mask.shape), reversed(scores_shape), strict=False)
     fits = mask.dim() <= len(scores_shape) and all(
         m in (1, s) for m, s in pairs
@@ -70,8 +75,8 @@ def check_mask(mask: Tensor, scores_shape: torch.Size) -> None:
         raise ValueError(
             f"マスクの形 {tuple(mask.shape)} が注意のスコアの形 "
             f"(batch, heads, q_len, k_len) = {tuple(scores_shape)} に"
-            "放送できません。因果マスクは (q_len, k_len)、パディングの"
-            "マスクは padding_mask() の (batch, 1, 1, k_len) に"
+            "ブロードキャストできません。因果マスクは (q_len, k_len)、"
+            "パディングのマスクは padding_mask() の (batch, 1, 1, k_len) に"
             "してください。"
         )
 

@@ -274,13 +274,13 @@ def test_mask_of_wrong_shape_is_rejected(
 ) -> None:
     mha = MultiHeadAttention(16, 2, fast=fast)
     x = torch.randn(2, 7, 16)
-    with pytest.raises(ValueError, match=r"マスクの形 .*放送できません"):
+    with pytest.raises(ValueError, match=r"マスクの形 .*ブロードキャストできません"):
         mha(x, mask=torch.ones(shape, dtype=torch.bool))
 
 
 def test_mask_of_wrong_shape_is_rejected_by_the_function() -> None:
     q = torch.randn(1, 1, 3, 4)
-    with pytest.raises(ValueError, match="放送できません"):
+    with pytest.raises(ValueError, match="ブロードキャストできません"):
         scaled_dot_product_attention(q, q, q, torch.ones(4, 4).bool())
 
 
