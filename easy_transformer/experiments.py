@@ -573,7 +573,7 @@ class SamplingConfig:
     top_k: int | None = None
     top_p: float | None = None
     n_samples: int = 64  # 並べて生成する列の数
-    max_new_tokens: int = 255  # 1 列あたりに生成するトークンの数
+    max_new_tokens: int = 200  # 1 列あたりに生成するトークンの数
     seed: int = 0
 
 
@@ -592,7 +592,9 @@ MINILANG_LM_CONFIG = MiniLangLMConfig(
     lr=2e-3,
     min_lr=2e-4,
 )
-MINILANG_SAMPLING = SamplingConfig(temperature=1.0)
+# 温度 1.0 で top-k・top-p なし（モデルの分布からそのまま引く）。
+# 1 列はブロック長に収まる 127 トークン（最初の改行のぶん 1 引く）
+MINILANG_SAMPLING = SamplingConfig(temperature=1.0, max_new_tokens=127)
 # テキストの言語モデルは、学習の後に例を 1 本だけ作る
 TEXT_SAMPLING = SamplingConfig(n_samples=1, max_new_tokens=200)
 
@@ -844,11 +846,16 @@ def train_minilang_lm(
         device=device,
         progress=progress,
     )
+    # 文脈を削りながら長く生成すると行の頭が欠けるので、1 列は
+    # ブロック長に収める
+    smp = replace(
+        smp, max_new_tokens=min(smp.max_new_tokens, cfg.block_size - 1)
+    )
     texts = generate_text(
         model,
         vocab,
         "\n",
-        max_new_tokens=min(smp.max_new_tokens, cfg.block_size - 1),
+        max_new_tokens=smp.max_new_tokens,
         temperature=smp.temperature,
         top_k=smp.top_k,
         top_p=smp.top_p,

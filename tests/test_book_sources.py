@@ -299,3 +299,17 @@ def test_index_terms_have_readings() -> None:
         if KANJI.search(rest):
             missing.append(term)
     assert not missing, f"{dic.relative_to(ROOT)} に読みの無い索引語: {missing}"
+
+
+def test_glossary_and_references_are_sorted() -> None:
+    """用語集は五十音順、参考文献はラベル順に並んでいる（直すには tools/sort_*.py）。"""
+    import subprocess
+    import sys
+
+    for tool in ("sort_glossary.py", "sort_references.py"):
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "tools" / tool), "--check"],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
