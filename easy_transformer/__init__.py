@@ -1,4 +1,4 @@
-"""easy_transformer: 『作って学ぶ Transformer』で読者と一緒に組み立てる Transformer の実装。
+"""easy_transformer: 『作って学ぶ Transformer』で組み立てる実装。
 
 各モジュールは本の章の順に上から読めるように並べてある。
 """

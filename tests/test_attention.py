@@ -274,7 +274,9 @@ def test_mask_of_wrong_shape_is_rejected(
 ) -> None:
     mha = MultiHeadAttention(16, 2, fast=fast)
     x = torch.randn(2, 7, 16)
-    with pytest.raises(ValueError, match=r"マスクの形 .*ブロードキャストできません"):
+    with pytest.raises(
+        ValueError, match=r"マスクの形 .*ブロードキャストできません"
+    ):
         mha(x, mask=torch.ones(shape, dtype=torch.bool))
 
 

@@ -290,7 +290,11 @@ def index_terms() -> set[str]:
 def test_index_terms_have_readings() -> None:
     """漢字を含む索引語は、PDF の索引で正しく並ぶように読みの辞書に載っている。"""
     dic = ROOT / "book" / "_latex" / "easy-transformer.dic"
-    words = [line.split("\t")[0] for line in dic.read_text(encoding="utf-8").splitlines() if line.strip()]
+    words = [
+        line.split("\t")[0]
+        for line in dic.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     missing = []
     for term in sorted(index_terms()):
         rest = term
@@ -298,7 +302,9 @@ def test_index_terms_have_readings() -> None:
             rest = rest.replace(word, "")
         if KANJI.search(rest):
             missing.append(term)
-    assert not missing, f"{dic.relative_to(ROOT)} に読みの無い索引語: {missing}"
+    assert not missing, (
+        f"{dic.relative_to(ROOT)} に読みの無い索引語: {missing}"
+    )
 
 
 def test_glossary_and_references_are_sorted() -> None:
