@@ -319,3 +319,34 @@ def test_glossary_and_references_are_sorted() -> None:
             text=True,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def chapter_files() -> list[Path]:
+    return sorted(BOOK.glob("part*/ch[0-9][0-9]-*.md"))
+
+
+@pytest.mark.parametrize(
+    "path", chapter_files(), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_chapter_follows_the_guide(path: Path) -> None:
+    """各章が GUIDE.md の「章の型」と「量と要素」の最低限を満たす。"""
+    text = path.read_text(encoding="utf-8")
+    number = path.name[2:4]
+    assert text.startswith(f"(ch{number})=\n# 第{int(number)}章 "), (
+        "章の見出しとラベル"
+    )
+    for heading in ("## この章で学ぶこと", "## まとめ", "## 演習問題"):
+        assert f"\n{heading}\n" in text, f"{heading} が無い"
+    assert ":class: compiler-analogy" in text, (
+        "コンパイラとの対比のコラムが無い"
+    )
+    figures = re.findall(r"^[`:]{3,}\{figure\}", text, re.M)
+    assert len(figures) >= 2, f"図が {len(figures)} 個（2 個以上）"
+    runnable = [
+        b for b in code_blocks(path) if b[1].split()[0:1] == ["python"]
+    ]
+    assert len(runnable) >= 3, (
+        f"実行されるコード例が {len(runnable)} 個（3 個以上）"
+    )
+    exercises = re.findall(rf"^\(ch{number}-ex-\d+\)=$", text, re.M)
+    assert len(exercises) >= 3, f"演習が {len(exercises)} 問（3 問以上）"
