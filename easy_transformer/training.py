@@ -17,6 +17,7 @@ Trainer が知っているのは「モデル（nn.Module）」と「バッチか
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -290,6 +291,13 @@ def move_to(batch: Batch, device: torch.device) -> Batch:
         return batch.to(device, non_blocking=batch.is_pinned())
     if isinstance(batch, dict):
         return {k: move_to(v, device) for k, v in batch.items()}
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        # tasks.Batch のような dataclass は、欄ごとに移して作り直す
+        moved = {
+            f.name: move_to(getattr(batch, f.name), device)
+            for f in dataclasses.fields(batch)
+        }
+        return dataclasses.replace(batch, **moved)
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):
         return type(batch)(*(move_to(v, device) for v in batch))
     if isinstance(batch, (list, tuple)):
@@ -303,6 +311,8 @@ def count_tokens(batch: Batch) -> int:
         return batch.numel()
     if isinstance(batch, dict):
         batch = list(batch.values())
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        batch = [getattr(batch, f.name) for f in dataclasses.fields(batch)]
     if isinstance(batch, (list, tuple)):
         for v in batch:
             n = count_tokens(v)

@@ -635,3 +635,18 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def test_move_to_and_count_tokens_handle_dataclass_batches() -> None:
+    """tasks.Batch のような dataclass のバッチも移せて、トークンを数えられる。"""
+    from easy_transformer.tasks import Batch as TaskBatch
+    from easy_transformer.training import count_tokens, move_to
+
+    batch = TaskBatch(
+        src=torch.ones(2, 5, dtype=torch.long),
+        tgt=torch.ones(2, 7, dtype=torch.long),
+    )
+    moved = move_to(batch, torch.device("cpu"))
+    assert isinstance(moved, TaskBatch)
+    assert torch.equal(moved.tgt, batch.tgt)
+    assert count_tokens(batch) == 10
