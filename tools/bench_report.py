@@ -117,6 +117,91 @@ def _quantization(d: dict[str, Any]) -> Rows:
     return rows
 
 
+def _tasks(d: dict[str, Any]) -> Rows:
+    rows: Rows = []
+    for name, t in d["tasks"].items():
+        c = t["config"]
+        limit = t.get("time_limit_seconds")
+        target = t.get("exact_match_target")
+        goal = (
+            f"（目標: {limit / 60:.0f} 分以内・{target * 100:.0f}% 以上）"
+            if limit and target
+            else ""
+        )
+        rows.append(
+            (
+                f"{name}（レベル 1〜{c['max_level']}、{c['n_train']:,} 例）",
+                f"学習 {t['train_seconds']:.0f} 秒・{t['steps']} ステップ、"
+                f"テスト {t['test_exact_match'] * 100:.1f}%、"
+                f"汎化テスト {t['general_exact_match'] * 100:.1f}%{goal}",
+            )
+        )
+    return rows
+
+
+def _minilang(d: dict[str, Any]) -> Rows:
+    c = d["config"]
+    s = d["sampling"]
+    return [
+        (
+            "モデル",
+            f"{c['n_layers']} 層・d_model {c['d_model']}・{d['n_params']:,} パラメータ",
+        ),
+        (
+            "学習",
+            f"{d['steps']} ステップ・{d['train_seconds']:.0f} 秒、検証損失 {d['val_loss']:.3f}",
+        ),
+        (
+            "生成",
+            f"温度 {s['temperature']}、{s['n_samples']} 本、完成したプログラム {d['n_generated_programs']} 行",
+        ),
+        (
+            "パーサが受理した割合",
+            f"{d['acceptance_rate'] * 100:.1f}%（目標 {d['target'] * 100:.0f}% 以上）",
+        ),
+        ("学習データに無かったもの", f"{d['novel_rate'] * 100:.1f}%"),
+        (
+            "最後まで評価できたもの",
+            f"{d['run_rate'] * 100:.1f}%（未定義の変数や 0 除算で止まるものを除く）",
+        ),
+    ]
+
+
+def _char_gpt(d: dict[str, Any]) -> Rows:
+    c = d["config"]
+    m = d["median_tokens_per_sec"]
+    return [
+        (
+            "モデル",
+            f"{c['n_layers']} 層・{c['n_heads']} ヘッド・d_model {c['d_model']}・ブロック長 {c['block_size']}・バッチ {c['batch_size']}",
+        ),
+        ("本書の GPT", f"{m['ours']:,.0f} tokens/s"),
+        (
+            "nn.TransformerEncoder（因果マスク）",
+            f"{m['torch']:,.0f} tokens/s",
+        ),
+        ("速度比", f"{d['ratio_ours_over_torch']:.2f} 倍"),
+    ]
+
+
+def _shakespeare(d: dict[str, Any]) -> Rows:
+    c = d["config"]
+    return [
+        (
+            "モデル",
+            f"{c['n_layers']} 層・{c['n_heads']} ヘッド・d_model {c['d_model']}・ブロック長 {c['block_size']}・バッチ {c['batch_size']}・dropout {c['dropout']}",
+        ),
+        (
+            "学習",
+            f"{d['steps']} 反復・{d['train_seconds']:.0f} 秒（{d['tokens_per_sec']:,.0f} tokens/s）",
+        ),
+        (
+            "検証損失",
+            f"{d['val_loss']:.3f}（よく知られた公開結果は約 {d['reference_val_loss']}）",
+        ),
+    ]
+
+
 FORMATTERS: dict[str, tuple[str, Callable[[dict[str, Any]], Rows]]] = {
     "kv_cache.json": ("KV キャッシュによる生成の高速化", _kv_cache),
     "attention.json": ("高速経路の注意機構の学習速度", _attention),
@@ -128,6 +213,10 @@ FORMATTERS: dict[str, tuple[str, Callable[[dict[str, Any]], Rows]]] = {
         "int8 重み量子化（自前と torch.ao）",
         _quantization,
     ),
+    "tasks.json": ("系列変換の課題（エンコーダ・デコーダ）", _tasks),
+    "minilang_lm.json": ("ミニ言語のプログラムを書く GPT", _minilang),
+    "char_gpt.json": ("文字単位 GPT の学習速度", _char_gpt),
+    "shakespeare.json": ("tinyshakespeare の文字単位 GPT", _shakespeare),
 }
 
 
