@@ -378,11 +378,7 @@ class Seq2SeqResult:
 
     def save(self, out_dir: PathLike) -> None:
         """out_dir に result.json と model.pt を書く。"""
-        out = Path(out_dir)
-        _write_json(out / RESULT_FILE, self.to_dict())
-        summary = self.to_dict()
-        del summary["history"], summary["examples"]
-        save_model(out / MODEL_FILE, self.model, self.vocab, meta=summary)
+        _save_result(out_dir, self.to_dict(), self.model, self.vocab)
 
 
 def _examples(
@@ -742,11 +738,7 @@ class LMResult:
 
     def save(self, out_dir: PathLike) -> None:
         """out_dir に result.json と model.pt を書く。"""
-        out = Path(out_dir)
-        _write_json(out / RESULT_FILE, self.to_dict())
-        summary = self.to_dict()
-        del summary["history"], summary["samples"]
-        save_model(out / MODEL_FILE, self.model, self.codec, meta=summary)
+        _save_result(out_dir, self.to_dict(), self.model, self.codec)
 
 
 def _gpt_config(config: LMConfig, vocab_size: int) -> GPTConfig:
@@ -1089,6 +1081,27 @@ def _result_dict(result: Any, skip: tuple[str, ...]) -> dict[str, Any]:
         value = getattr(result, f.name)
         out[f.name] = asdict(value) if f.name == "config" else value
     return out
+
+
+def _save_result(
+    out_dir: PathLike,
+    result: dict[str, Any],
+    model: Transformer | GPT,
+    codec: TextCodec,
+) -> None:
+    """結果の全体を result.json に、要約をモデルと一緒に model.pt に書く。
+
+    学習曲線（history）と例（examples・samples）は大きいので、
+    model.pt の要約には入れない。
+    """
+    out = Path(out_dir)
+    _write_json(out / RESULT_FILE, result)
+    summary = {
+        k: v
+        for k, v in result.items()
+        if k not in ("history", "examples", "samples")
+    }
+    save_model(out / MODEL_FILE, model, codec, meta=summary)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
