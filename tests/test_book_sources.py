@@ -350,3 +350,22 @@ def test_chapter_follows_the_guide(path: Path) -> None:
     )
     exercises = re.findall(rf"^\(ch{number}-ex-\d+\)=$", text, re.M)
     assert len(exercises) >= 3, f"演習が {len(exercises)} 問（3 問以上）"
+
+
+def test_skip_count_in_the_book_is_current() -> None:
+    """環境構築の章と解答に載せた「飛ばしたブロックの件数」が実際の件数と合う。"""
+    skips = len(
+        [
+            line
+            for path in book_files()
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if SKIP_OK.match(line.strip())
+        ]
+    )
+    expected = f"本文で実行を飛ばしたコードブロック: {skips} 件"
+    for rel in (
+        "frontmatter/setup.md",
+        "appendix/solutions/frontmatter.md",
+    ):
+        text = (BOOK / rel).read_text(encoding="utf-8")
+        assert expected in text, f"{rel} の件数を {skips} 件に直す"
