@@ -16,7 +16,6 @@ norm_first=True）に同じ埋め込みと出力層を付けたモデルで、�
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _common import write_json
 from torch import Tensor, nn
 
 from easy_transformer.gpt import GPT, GPTConfig
@@ -155,8 +155,7 @@ def main() -> None:
         "machine": platform.machine(),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result, ensure_ascii=False, indent=2)
-    RESULTS.write_text(text + "\n", encoding="utf-8")
+    write_json(RESULTS, result)
 
     print(f"{'':24s} {'CPU 時間':>10s} {'経過時間':>10s}（ms/ステップ）")
     for name, ms in ms_per_step.items():

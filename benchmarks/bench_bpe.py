@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import tokenizers
+from _common import write_json
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import models, pre_tokenizers, trainers
 
@@ -188,11 +189,7 @@ def main() -> None:
             f"tokenizers {speed['hf_' + kind]:.2f} MB/秒"
             f"（自前は {ratio[kind]:.2f} 倍の時間）"
         )
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(
-        json.dumps(result, ensure_ascii=False, indent=2) + "\n",
-        encoding="utf-8",
-    )
+    write_json(RESULT, result)
     print(f"結果を {RESULT.relative_to(ROOT)} に書きました")
 
 

@@ -19,15 +19,14 @@ CPU を分け合っていても、同じ実行の中で交互に測れば、比�
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _common import environment, write_json
 from torch import Tensor, nn
 
 from easy_transformer.gpt import GPT, GPTConfig
@@ -154,20 +153,9 @@ def main() -> None:
         "tokens_per_sec": speeds,
         "median_tokens_per_sec": median,
         "ratio_ours_over_torch": ratio,
-        "environment": {
-            "threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average": os.getloadavg(),
-        },
+        "environment": {**environment(), "load_average": os.getloadavg()},
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(result, ensure_ascii=False, indent=2) + "\n",
-        encoding="utf-8",
-    )
+    write_json(RESULTS, result)
     print(
         f"本書 {median['ours']:.0f} tokens/s、PyTorch "
         f"{median['torch']:.0f} tokens/s、比 {ratio:.2f}"

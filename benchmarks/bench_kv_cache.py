@@ -12,12 +12,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
 
 import torch
+from _common import write_json
 from torch import Tensor
 
 from easy_transformer.gpt import GPT, GPTConfig
@@ -89,8 +89,7 @@ def main() -> None:
         "machine": platform.machine(),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(result, ensure_ascii=False, indent=2)
-    RESULTS.write_text(text + "\n", encoding="utf-8")
+    write_json(RESULTS, result)
 
     print(f"{'':12s} {'CPU 時間':>10s} {'経過時間':>10s}（tokens/s）")
     for name, tps in tokens_per_s.items():

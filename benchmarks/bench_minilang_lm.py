@@ -17,13 +17,12 @@ top-k・top-p なし。つまりモデルの分布からそのまま引く）で
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 from dataclasses import replace
 from pathlib import Path
 
 import torch
+from _common import environment, write_json
 
 from easy_transformer.experiments import (
     MINILANG_SAMPLING,
@@ -78,19 +77,9 @@ def main() -> None:
         other_temperatures=other_temperatures,
         load_average_before=load_before,
         load_average_after=load_after,
-        environment={
-            "threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        environment=environment(),
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(record, ensure_ascii=False, indent=1) + "\n",
-        encoding="utf-8",
-    )
+    write_json(RESULTS, record)
     print(
         f"受理率 {result.acceptance_rate:.3f}（{result.n_generated_programs}"
         f" 行、温度 {MINILANG_SAMPLING.temperature}）、評価まで成功 "

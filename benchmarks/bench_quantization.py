@@ -13,7 +13,6 @@ PyTorch の動的量子化（`torch_ao_quantize_dynamic`）の 3 つを、
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _common import write_json
 from torch import Tensor, nn
 
 from easy_transformer.quantization import (
@@ -210,11 +210,7 @@ def main() -> None:
     print("\ntorch.ao の動的量子化で出た警告:")
     for message in report["torch_ao_warnings"]:
         print(f"  {message}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(report, ensure_ascii=False, indent=2) + "\n",
-        encoding="utf-8",
-    )
+    write_json(args.out, report)
     print(f"\n{args.out} に書いた")
 
 

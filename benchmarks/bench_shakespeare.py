@@ -18,13 +18,12 @@ nanoGPT の shakespeare_char を CPU で試す例（4 層・4 ヘッド・128 �
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
+from _common import environment, write_json
 
 from easy_transformer.experiments import (
     TEXT_LM_CONFIG,
@@ -65,19 +64,9 @@ def main() -> None:
         train_config=asdict(TEXT_LM_CONFIG),
         load_average_before=load_before,
         load_average_after=os.getloadavg(),
-        environment={
-            "threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        environment=environment(),
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(record, ensure_ascii=False, indent=1) + "\n",
-        encoding="utf-8",
-    )
+    write_json(RESULTS, record)
     print(
         f"検証損失 {result.val_loss:.4f}（参考 {REFERENCE_VAL_LOSS}）、"
         f"学習 {result.train_seconds:.1f} 秒（CPU {result.cpu_seconds:.1f}"

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _common import environment, write_json
 
 from easy_transformer.experiments import (
     MODEL_FILE,
@@ -108,18 +108,9 @@ def main() -> None:
         print(f"== {task} ==", flush=True)
         t0 = time.perf_counter()
         record = run_task(task, args.seed)
-        record["environment"] = {
-            "threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        }
+        record["environment"] = environment()
         summary["tasks"][task] = record
-        SUMMARY.write_text(
-            json.dumps(summary, ensure_ascii=False, indent=1) + "\n",
-            encoding="utf-8",
-        )
+        write_json(SUMMARY, summary)
         print(
             f"{task}: 学習 {record['train_seconds']:.1f} 秒（CPU "
             f"{record['cpu_seconds']:.1f} 秒）、テスト "
