@@ -29,10 +29,10 @@ MMD_SRC := $(wildcard figures_src/mermaid/*.mmd)
 MMD_OUT := $(foreach f,$(MMD_SRC),$(foreach ext,svg pdf png,$(FIGDIR)/$(basename $(notdir $(f))).$(ext)))
 STATIC_OUT := $(STATIC)/mathjax/tex-svg-full.js $(STATIC)/cover.png
 BENCH_MD := $(GEN)/benchmarks.md
-BOOK_SRC := $(shell find book listings -type f \( -name '*.md' -o -name '*.py' -o -name '*.sty' -o -name '*.css' -o -name '*.dic' \) -not -path 'book/_generated/*' 2>/dev/null) conf.py tools/sphinxext/bookext.py
+BOOK_SRC := $(shell find book listings -type f \( -name '*.md' -o -name '*.py' -o -name '*.sty' -o -name '*.css' -o -name '*.dic' \) -not -path 'book/_generated/*' 2>/dev/null) conf.py tools/sphinxext/bookext.py $(wildcard benchmarks/results/*.json)
 
 # Sphinx は拡張や conf.py のコードの変更を検出しないので、変わったら doctree を捨てる
-SPHINX_CODE := conf.py tools/sphinxext/bookext.py
+SPHINX_CODE := conf.py tools/sphinxext/bookext.py $(wildcard benchmarks/results/*.json)
 fresh-doctrees = for f in $(SPHINX_CODE); do [ build/doctrees/$(1)/environment.pickle -nt $$f ] || rm -rf build/doctrees/$(1); done
 
 MMDC := node_modules/.bin/mmdc -q -p tools/puppeteer-config.json -c tools/mermaid-config.json -b white

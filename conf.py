@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import subprocess
 import sys
@@ -92,9 +93,31 @@ myst_enable_extensions = [
     "substitution",
 ]
 myst_heading_anchors = 3
+
+
+def _measured_numbers() -> dict[str, str]:
+    """計測の記録 benchmarks/results/*.json の "book" の項目を、本文の置換にする。
+
+    本文に載せる実測値は手で写さず、`{{kv_cache_speedup}}` のように
+    「ファイル名（拡張子なし）_項目名」で参照する。値は計測のスクリプトが
+    本文に載せる形（桁数・単位）にそろえた文字列で書く。
+    """
+    numbers: dict[str, str] = {}
+    for path in sorted((ROOT / "benchmarks" / "results").glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        book = data.get("book", {}) if isinstance(data, dict) else {}
+        for key, value in book.items():
+            name = f"{path.stem}_{key}"
+            if name in numbers:
+                raise ValueError(f"実測値の名前 {name} が重複しています")
+            numbers[name] = str(value)
+    return numbers
+
+
 myst_substitutions = {
     "book_title": book_title,
     "release": release,
+    **_measured_numbers(),
 }
 # 本文の python ブロックは sybil が実行する。ハイライトも python で行う。
 highlight_language = "python3"
