@@ -1,6 +1,6 @@
 """GPT にミニ言語のプログラムを書かせ、パースできる割合を測る（CPU）。
 
-experiments.MINILANG_LM_CONFIG（本格的な設定）で、確率文法で作った
+lm_experiment.MINILANG_LM_CONFIG（本格的な設定）で、確率文法で作った
 プログラム集（1 行 1 プログラム）から文字単位の GPT を学習する。
 学習の後、改行 1 文字から MINILANG_SAMPLING の設定（温度 1.0、
 top-k・top-p なし。つまりモデルの分布からそのまま引く）で 64 本を
@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from _common import environment, write_json
 
-from easy_transformer.experiments import (
+from easy_transformer.lm_experiment import (
     MINILANG_SAMPLING,
     generate_text,
     train_minilang_lm,

@@ -2,7 +2,7 @@
 
 nanoGPT の shakespeare_char を CPU で試す例（4 層・4 ヘッド・128 次元・
 ブロック長 64・バッチ 12・2000 反復・dropout 0）と同じ大きさと学習の
-設定（experiments.TEXT_LM_CONFIG）で学習する。よく知られた公開結果
+設定（lm_experiment.TEXT_LM_CONFIG）で学習する。よく知られた公開結果
 では、この設定の検証損失は約 1.88。学習率は 1e-3 から 1e-4 への
 コサイン減衰（ウォームアップ 100）、AdamW の beta2 は 0.99、勾配の
 クリップは 1.0、重み減衰は 0.1。データの末尾 10% を検証に使い、
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from _common import environment, write_json
 
-from easy_transformer.experiments import (
+from easy_transformer.lm_experiment import (
     TEXT_LM_CONFIG,
     TEXT_SAMPLING,
     train_text_lm,

@@ -1,6 +1,6 @@
 """系列変換の課題の学習時間と完全一致率を測る（CPU）。
 
-experiments.TASK_CONFIGS（本格的な設定）で課題を 1 つずつ順に学習し、
+seq2seq_experiment.TASK_CONFIGS（本格的な設定）で課題を 1 つずつ順に学習し、
 学習の壁時計の時間・CPU 時間と、テスト（学習と同じレベル、学習と
 重複しない入力）と汎化テスト（より高いレベル）の完全一致率を記録する。
 
@@ -36,11 +36,8 @@ from typing import Any
 import torch
 from _common import environment, write_json
 
-from easy_transformer.experiments import (
-    MODEL_FILE,
-    TASK_CONFIGS,
-    train_seq2seq,
-)
+from easy_transformer.model_io import MODEL_FILE
+from easy_transformer.seq2seq_experiment import TASK_CONFIGS, train_seq2seq
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SUMMARY = RESULTS / "tasks.json"

@@ -1,6 +1,7 @@
 """コマンドライン: ``python -m easy_transformer <コマンド> ...``。
 
-本書の実験（experiments.py）を、コードを書かずに試すための入口。
+本書の実験（seq2seq_experiment.py と lm_experiment.py）を、コードを
+書かずに試すための入口。
 
     python -m easy_transformer train-task rpn
     python -m easy_transformer train-lm --minilang
@@ -25,12 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
-    from easy_transformer.experiments import LMResult, TextCodec
+    from easy_transformer.lm_experiment import LMResult
+    from easy_transformer.model_io import TextCodec
 
 PROG = "python -m easy_transformer"
 DEBUG_ENV = "EASY_TRANSFORMER_DEBUG"
 
-# experiments.TASK_CONFIGS と同じ並び（torch を読まずに選択肢を示す）
+# seq2seq_experiment.TASK_CONFIGS と同じ並び（torch を読まずに選択肢を示す）
 TASK_DESCRIPTIONS = {
     "copy": "数字の列をそのまま写す（3141 → 3141）",
     "reverse": "数字の列を逆順にする（3141 → 1413）",
@@ -596,9 +598,16 @@ def _percent(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def _saved_files(out: Path) -> str:
+    from easy_transformer._experiment import METRICS_FILE, RESULT_FILE
+    from easy_transformer.model_io import MODEL_FILE
+
+    return f"保存先: {out}（{MODEL_FILE}、{RESULT_FILE}、{METRICS_FILE}）"
+
+
 def cmd_train_task(args: argparse.Namespace) -> int:
     device = _setup_torch(args.device, args.threads)
-    from easy_transformer import experiments as ex
+    from easy_transformer import seq2seq_experiment as ex
 
     overrides = {} if args.steps is None else {"max_steps": args.steps}
     config = ex.seq2seq_config(args.task, tiny=args.tiny, **overrides)
@@ -639,10 +648,7 @@ def cmd_train_task(args: argparse.Namespace) -> int:
             f"  {mark} 入力 {e['input']}  正解 {e['target']}  "
             f"予測 {e['prediction']}"
         )
-    print(
-        f"保存先: {out}（{ex.MODEL_FILE}、{ex.RESULT_FILE}、"
-        f"{ex.METRICS_FILE}）"
-    )
+    print(_saved_files(out))
     return 0
 
 
@@ -682,7 +688,7 @@ def cmd_train_lm(args: argparse.Namespace) -> int:
     device = _setup_torch(args.device, args.threads)
     from dataclasses import replace
 
-    from easy_transformer import experiments as ex
+    from easy_transformer import lm_experiment as ex
 
     steps = {} if args.steps is None else {"max_steps": args.steps}
     if args.minilang:
@@ -730,10 +736,7 @@ def cmd_train_lm(args: argparse.Namespace) -> int:
             **common,
         )
     _print_lm_result(r)
-    print(
-        f"保存先: {out}（{ex.MODEL_FILE}、{ex.RESULT_FILE}、"
-        f"{ex.METRICS_FILE}）"
-    )
+    print(_saved_files(out))
     return 0
 
 
@@ -769,14 +772,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     _setup_torch(args.device, None)
     import torch
 
-    from easy_transformer import experiments as ex
     from easy_transformer.gpt import GPT
+    from easy_transformer.lm_experiment import generate_text
+    from easy_transformer.model_io import load_model
+    from easy_transformer.seq2seq_experiment import predict
     from easy_transformer.tasks import BOS_ID, EOS_ID, CharVocab
 
-    loaded = ex.load_model(args.checkpoint, args.device)
+    loaded = load_model(args.checkpoint, args.device)
     if isinstance(loaded.model, GPT):
         prompt = "\n" if args.prompt is None else args.prompt
-        texts = ex.generate_text(
+        texts = generate_text(
             loaded.model,
             loaded.codec,
             prompt,
@@ -808,7 +813,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     # 位置エンコーディングの表より長い出力は作れない（<bos> のぶん 1 引く）
     max_new = min(args.max_new_tokens, loaded.model.config.max_len - 1)
     if args.beam is None:
-        (output,) = ex.predict(
+        (output,) = predict(
             loaded.model, [args.prompt], vocab, max_new_tokens=max_new
         )
     else:
@@ -827,7 +832,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def _load_tokenizer(args: argparse.Namespace) -> tuple[TextCodec, str]:
     """--tokenizer の指定からトークナイザを作り、(それ, 説明) を返す。"""
-    from easy_transformer import experiments as ex
+    from easy_transformer.lm_experiment import make_text_tokenizer
+    from easy_transformer.model_io import load_model
     from easy_transformer.tasks import CharVocab
     from easy_transformer.tokenizer import ByteLevelBPETokenizer
 
@@ -845,9 +851,7 @@ def _load_tokenizer(args: argparse.Namespace) -> tuple[TextCodec, str]:
         )
         if not corpus:
             raise CommandError("語彙を作るテキストが空です。")
-        tok = ex.make_text_tokenizer(
-            corpus, spec, vocab_size=args.vocab_size
-        )
+        tok = make_text_tokenizer(corpus, spec, vocab_size=args.vocab_size)
         return tok, f"{type(tok).__name__}（語彙 {tok.vocab_size}）"
     path = Path(spec)
     if path.is_dir():
@@ -868,7 +872,7 @@ def _load_tokenizer(args: argparse.Namespace) -> tuple[TextCodec, str]:
     if path.suffix == ".json":
         codec = _load_tokenizer_json(path)
     else:
-        codec = ex.load_model(path).codec
+        codec = load_model(path).codec
     size = len(codec) if isinstance(codec, CharVocab) else codec.vocab_size
     return codec, f"{type(codec).__name__}（語彙 {size}、{path}）"
 
@@ -876,7 +880,7 @@ def _load_tokenizer(args: argparse.Namespace) -> tuple[TextCodec, str]:
 def _load_tokenizer_json(path: Path) -> TextCodec:
     import json
 
-    from easy_transformer.experiments import tokenizer_from_state
+    from easy_transformer.model_io import tokenizer_from_state
 
     text = _read_text(path, "トークナイザのファイル")
     try:

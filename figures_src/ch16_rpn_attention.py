@@ -14,8 +14,8 @@ from _figlib import ROOT, FigureWriter, seed_everything
 from torch import Tensor, nn
 
 from easy_transformer.attention import MultiHeadAttention, padding_mask
-from easy_transformer.experiments import (
-    load_model,
+from easy_transformer.model_io import load_model
+from easy_transformer.seq2seq_experiment import (
     predict,
     seq2seq_config,
     train_seq2seq,

@@ -14,7 +14,10 @@ import matplotlib.pyplot as plt
 import torch
 from _figlib import ROOT, FigureWriter, seed_everything
 
-from easy_transformer.experiments import seq2seq_config, train_seq2seq
+from easy_transformer.seq2seq_experiment import (
+    seq2seq_config,
+    train_seq2seq,
+)
 
 RESULTS = ROOT / "benchmarks" / "results" / "tasks.json"
 TASKS = {

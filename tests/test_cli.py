@@ -19,7 +19,7 @@ import pytest
 
 from easy_transformer import cli
 from easy_transformer.checkpoint import save_checkpoint
-from easy_transformer.experiments import TASK_CONFIGS
+from easy_transformer.seq2seq_experiment import TASK_CONFIGS
 
 ROOT = Path(__file__).resolve().parent.parent
 GPT2_DIR = ROOT.parent / "shared" / "data" / "gpt2"
@@ -88,7 +88,7 @@ def lm_model(workdir: Path) -> Path:
     return workdir / "lm" / "model.pt"
 
 
-def test_task_names_match_experiments() -> None:
+def test_task_names_match_seq2seq_experiment() -> None:
     assert list(cli.TASK_DESCRIPTIONS) == list(TASK_CONFIGS)
 
 

@@ -1,4 +1,4 @@
-"""experiments（課題の学習と評価）のテスト。
+"""実験（seq2seq_experiment・lm_experiment・model_io）のテスト。
 
 学習はどれも極小の設定（tiny）で回す。学習が「回り、記録と結果が
 残る」ことを確かめるためのもので、何かを覚えることは期待しない。
@@ -14,28 +14,27 @@ import pytest
 import torch
 from torch import Tensor
 
+from easy_transformer._experiment import METRICS_FILE, RESULT_FILE
 from easy_transformer.checkpoint import CheckpointError, save_checkpoint
-from easy_transformer.experiments import (
-    METRICS_FILE,
-    MODEL_FILE,
-    RESULT_FILE,
-    TASK_CONFIGS,
+from easy_transformer.gpt import GPT, GPTConfig
+from easy_transformer.lm_experiment import (
     TINY_LM_CONFIG,
     TINY_MINILANG_LM_CONFIG,
     TINY_SAMPLING,
     TINY_TEXT_SAMPLING,
-    exact_match,
     generate_text,
-    load_model,
-    predict,
     random_windows,
-    save_model,
-    seq2seq_config,
     train_minilang_lm,
-    train_seq2seq,
     train_text_lm,
 )
-from easy_transformer.gpt import GPT, GPTConfig
+from easy_transformer.model_io import MODEL_FILE, load_model, save_model
+from easy_transformer.seq2seq_experiment import (
+    TASK_CONFIGS,
+    exact_match,
+    predict,
+    seq2seq_config,
+    train_seq2seq,
+)
 from easy_transformer.tasks import (
     BOS_ID,
     EOS_ID,
