@@ -70,8 +70,8 @@ class LayerNorm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         centered = x - x.mean(dim=-1, keepdim=True)
-        # 標本分散（n で割る）。x.var(unbiased=False) と同じ値だが、
-        # centered を使い回すほうが CPU で 2 倍以上速い
+        # 標本分散（n で割る）。x.var(dim=-1, correction=0) と同じ値。
+        # centered を使い回すと、小さなテンソルでは速い
         var = (centered * centered).mean(dim=-1, keepdim=True)
         x = centered * torch.rsqrt(var + self.eps)
         x = x * self.weight

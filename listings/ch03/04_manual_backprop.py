@@ -45,6 +45,7 @@ def backward(p: Params, cache: Cache) -> Params:
     d_z2 = prob.copy()
     d_z2[np.arange(n), y] -= 1.0
     d_z2 /= n
+    # 線形層 Z = H W + b: dL/dW = H^T G、dL/db = G の列の和、dL/dH = G W^T
     grads = {"W2": h.T @ d_z2, "b2": d_z2.sum(axis=0)}
     d_h = d_z2 @ p["W2"].T  # z2 = h W2 + b2 を h で微分
     d_z1 = d_h * (z1 > 0)  # ReLU は正の所だけ勾配を通す
