@@ -42,12 +42,19 @@ class Stack(nn.Module):
 
 
 def saved_bytes(model: Stack, x: Tensor, use_checkpoint: bool) -> int:
-    """順伝播の間に、逆伝播のために取っておかれたテンソルのバイト数。"""
+    """順伝播の間に、逆伝播のために取っておかれたテンソルのバイト数。
+
+    nn.Linear は重み（パラメータ）も取っておくが、重みはもともとメモリに
+    あるので数えない。転置などの見え方が違っても、同じメモリを指すものは
+    data_ptr() が同じになるので、それで見分ける。
+    """
     total = 0
+    params = {p.data_ptr() for p in model.parameters()}
 
     def pack(t: Tensor) -> Tensor:
         nonlocal total
-        total += t.numel() * t.element_size()
+        if t.data_ptr() not in params:
+            total += t.numel() * t.element_size()
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
