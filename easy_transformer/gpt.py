@@ -231,55 +231,35 @@ def gpt_from_hf_state_dict(
     という (入力, 出力) の向きで重みを持つので、nn.Linear の
     (出力, 入力) に転置する。
     """
-    hf = {
-        # GPT2Model の state_dict には "transformer." が付かない
-        k.removeprefix("transformer."): v
-        for k, v in state_dict.items()
-        # 古い版が保存する因果マスクのバッファ。重みではない
-        if not k.endswith((".attn.bias", ".attn.masked_bias"))
-    }
-    if "wte.weight" not in hf or "wpe.weight" not in hf:
-        raise ValueError(
-            "state_dict に埋め込みの重み（transformer.wte.weight と "
-            "transformer.wpe.weight）がありません。GPT-2 の state_dict() を"
-            "渡してください。"
-        )
-    n_layers = 0
-    while f"h.{n_layers}.ln_1.weight" in hf:
-        n_layers += 1
-    if n_layers == 0:
-        raise ValueError(
-            "state_dict に層の重み（transformer.h.0.ln_1.weight など）が"
-            "ありません。GPT-2 の state_dict() をそのまま渡してください。"
-        )
-    vocab_size, d_model = hf["wte.weight"].shape
-    model = GPT(
-        GPTConfig(
-            vocab_size=vocab_size,
-            block_size=hf["wpe.weight"].shape[0],
-            n_layers=n_layers,
-            n_heads=n_heads,
-            d_model=d_model,
-        )
-    )
-    used: set[str] = set()
-
-    def take(key: str, shape: tuple[int, ...]) -> Tensor:
-        if key not in hf:
-            raise ValueError(
-                f"state_dict に {key!r} がありません。GPT2LMHeadModel"
-                "（または GPT2Model）の state_dict() をそのまま"
-                "渡してください。"
+    hf = _HFWeights(state_dict)
+    model = GPT(hf.config(n_heads))
+    n_layers, d = model.config.n_layers, model.config.d_model
+    ours = model.state_dict()  # 形を確かめるためのこちらの重み
+    loaded = {}
+    for hf_key, our_key in _hf_name_map(n_layers).items():
+        shape = tuple(ours[our_key].shape)
+        if hf_key.startswith("h.") and len(shape) == 2:  # Conv1D の重み
+            loaded[our_key] = _conv1d_to_linear(
+                hf.take(hf_key, shape[::-1])
             )
-        if tuple(hf[key].shape) != shape:
-            raise ValueError(
-                f"{key!r} の形が {tuple(hf[key].shape)} で、期待した "
-                f"{shape} と違います。別のモデルの重みが混ざっていないか"
-                "確かめてください。"
-            )
-        used.add(key)
-        return hf[key]
+        else:
+            loaded[our_key] = hf.take(hf_key, shape)
+    for i in range(n_layers):
+        qkv = _split_c_attn(
+            hf.take(f"h.{i}.attn.c_attn.weight", (d, 3 * d)),
+            hf.take(f"h.{i}.attn.c_attn.bias", (3 * d,)),
+        )
+        for name, (w_part, b_part) in qkv.items():
+            loaded[f"blocks.{i}.self_attn.{name}_proj.weight"] = w_part
+            loaded[f"blocks.{i}.self_attn.{name}_proj.bias"] = b_part
+    hf.check_rest()
+    loaded["lm_head.weight"] = loaded["tok_emb.embed.weight"]  # 共有
+    model.load_state_dict(loaded)
+    return model.eval()
 
+
+def _hf_name_map(n_layers: int) -> dict[str, str]:
+    """GPT-2 の重みの名前 → こちらの名前（c_attn を除く全部）。"""
     names = {
         "wte.weight": "tok_emb.embed.weight",
         "wpe.weight": "pos_emb.embed.weight",
@@ -291,38 +271,104 @@ def gpt_from_hf_state_dict(
             f"h.{i}.{k}": f"blocks.{i}.{v}"
             for k, v in _HF_LAYER_NAMES.items()
         }
-    ours = model.state_dict()  # 形を確かめるためのこちらの重み
-    loaded = {}
-    for hf_key, our_key in names.items():
-        shape = tuple(ours[our_key].shape)
-        if hf_key.startswith("h.") and len(shape) == 2:  # Conv1D の重み
-            loaded[our_key] = take(hf_key, shape[::-1]).t()
-        else:
-            loaded[our_key] = take(hf_key, shape)
-    for i in range(n_layers):
-        # c_attn は q, k, v の射影を横に並べた 1 つの Conv1D
-        d = d_model
-        w = take(f"h.{i}.attn.c_attn.weight", (d, 3 * d)).t().chunk(3)
-        b = take(f"h.{i}.attn.c_attn.bias", (3 * d,)).chunk(3)
-        for name, w_part, b_part in zip("qkv", w, b, strict=True):
-            loaded[f"blocks.{i}.self_attn.{name}_proj.weight"] = w_part
-            loaded[f"blocks.{i}.self_attn.{name}_proj.bias"] = b_part
+    return names
 
-    if "lm_head.weight" in hf and not torch.equal(
-        take("lm_head.weight", (vocab_size, d_model)), hf["wte.weight"]
-    ):
-        raise ValueError(
-            "lm_head.weight が wte.weight と違います。この GPT は埋め込みと"
-            "出力層で重みを共有するので、共有していないモデルは"
-            "読めません。"
+
+def _conv1d_to_linear(w: Tensor) -> Tensor:
+    """Conv1D の重み (入力, 出力) を nn.Linear の (出力, 入力) にする。"""
+    return w.t()
+
+
+def _split_c_attn(w: Tensor, b: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
+    """c_attn を q, k, v の (重み, バイアス) に分ける。
+
+    c_attn は q, k, v の射影を出力の側に q, k, v の順で横に並べた
+    1 つの Conv1D。
+    """
+    ws = _conv1d_to_linear(w).chunk(3)
+    bs = b.chunk(3)
+    return {
+        name: (w_part, b_part)
+        for name, w_part, b_part in zip("qkv", ws, bs, strict=True)
+    }
+
+
+class _HFWeights:
+    """GPT-2 の state_dict を、形を確かめながら 1 つずつ取り出す。
+
+    取り出したキーを覚えておき、最後に使わなかったキーを報告する。
+    """
+
+    def __init__(self, state_dict: Mapping[str, Tensor]) -> None:
+        self.weights = {
+            # GPT2Model の state_dict には "transformer." が付かない
+            k.removeprefix("transformer."): v
+            for k, v in state_dict.items()
+            # 古い版が保存する因果マスクのバッファ。重みではない
+            if not k.endswith((".attn.bias", ".attn.masked_bias"))
+        }
+        self.used: set[str] = set()
+
+    def config(self, n_heads: int) -> GPTConfig:
+        """重みの形から大きさを読み取る（ヘッド数だけは引数）。"""
+        hf = self.weights
+        if "wte.weight" not in hf or "wpe.weight" not in hf:
+            raise ValueError(
+                "state_dict に埋め込みの重み（transformer.wte.weight と "
+                "transformer.wpe.weight）がありません。GPT-2 の "
+                "state_dict() を渡してください。"
+            )
+        n_layers = 0
+        while f"h.{n_layers}.ln_1.weight" in hf:
+            n_layers += 1
+        if n_layers == 0:
+            raise ValueError(
+                "state_dict に層の重み（transformer.h.0.ln_1.weight "
+                "など）がありません。GPT-2 の state_dict() をそのまま"
+                "渡してください。"
+            )
+        vocab_size, d_model = hf["wte.weight"].shape
+        return GPTConfig(
+            vocab_size=vocab_size,
+            block_size=hf["wpe.weight"].shape[0],
+            n_layers=n_layers,
+            n_heads=n_heads,
+            d_model=d_model,
         )
-    unknown = sorted(set(hf) - used)
-    if unknown:
-        raise ValueError(
-            f"GPT-2 にないキーがあります: {unknown[:5]}。層の番号が"
-            "飛んでいないか、別の種類のモデルの state_dict でないか"
-            "確かめてください。"
-        )
-    loaded["lm_head.weight"] = loaded["tok_emb.embed.weight"]  # 共有
-    model.load_state_dict(loaded)
-    return model.eval()
+
+    def take(self, key: str, shape: tuple[int, ...]) -> Tensor:
+        """キー key の重みを、形が shape であることを確かめて返す。"""
+        if key not in self.weights:
+            raise ValueError(
+                f"state_dict に {key!r} がありません。GPT2LMHeadModel"
+                "（または GPT2Model）の state_dict() をそのまま"
+                "渡してください。"
+            )
+        actual = tuple(self.weights[key].shape)
+        if actual != shape:
+            raise ValueError(
+                f"{key!r} の形が {actual} で、期待した "
+                f"{shape} と違います。別のモデルの重みが混ざっていないか"
+                "確かめてください。"
+            )
+        self.used.add(key)
+        return self.weights[key]
+
+    def check_rest(self) -> None:
+        """出力層の重みの共有と、使わなかったキーが無いことを確かめる。"""
+        wte = self.weights["wte.weight"]
+        if "lm_head.weight" in self.weights and not torch.equal(
+            self.take("lm_head.weight", tuple(wte.shape)), wte
+        ):
+            raise ValueError(
+                "lm_head.weight が wte.weight と違います。この GPT は"
+                "埋め込みと出力層で重みを共有するので、共有していない"
+                "モデルは読めません。"
+            )
+        unknown = sorted(set(self.weights) - self.used)
+        if unknown:
+            raise ValueError(
+                f"GPT-2 にないキーがあります: {unknown[:5]}。層の番号が"
+                "飛んでいないか、別の種類のモデルの state_dict でないか"
+                "確かめてください。"
+            )

@@ -1,8 +1,13 @@
 """easy_transformer.gpt のテスト。
 
 参照実装: Hugging Face transformers の GPT2LMHeadModel。小さな設定で
-ランダムに初期化し（ダウンロードしない）、`gpt_from_hf_state_dict` で
-変換した GPT と、ロジット・生成列・初期化の分布を比べる。
+作り（ダウンロードしない）、`gpt_from_hf_state_dict` で変換した GPT と、
+ロジット・生成列・初期化の分布を比べる。
+
+HF の既定の初期値は LayerNorm を 1 と 0、バイアスを 0 にする。そのままで
+比べると、LN やバイアスの対応を写し間違えても差が出ない。そこで比べる
+モデルは全パラメータを乱数にし（`make_hf`）、わざと壊した変換で比較が
+落ちることも確かめる（変異のテスト、`test_mutated_conversion_is_caught`）。
 """
 
 from __future__ import annotations
@@ -11,17 +16,28 @@ from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from transformers import GPT2Config, GPT2LMHeadModel
 from transformers.utils import logging
 
+from easy_transformer import gpt as gpt_module
 from easy_transformer.attention import MultiHeadAttention
 from easy_transformer.gpt import GPT, GPTConfig, gpt_from_hf_state_dict
 
 VOCAB, BLOCK = 100, 32
 
 
-def make_hf(seed: int = 0, **overrides: int) -> GPT2LMHeadModel:
+def make_hf(
+    seed: int = 0, randomize: bool = True, **overrides: int
+) -> GPT2LMHeadModel:
+    """小さな GPT-2。randomize=True なら全パラメータを乱数にする。
+
+    HF の既定の初期値（LN が 1 と 0、バイアスが 0）のままでは、LN と
+    バイアスの写し間違いが比較に現れない。parameters() は共有した重みを
+    1 度しか返さないので、wte と lm_head の共有は保たれる。
+    LN の倍率は 1 の周りに散らし、信号の大きさを保つ。
+    """
     # 語彙の外にある既定の bos/eos への注意を黙らせる
     logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     torch.manual_seed(seed)
@@ -37,6 +53,14 @@ def make_hf(seed: int = 0, **overrides: int) -> GPT2LMHeadModel:
     )
     model = GPT2LMHeadModel(config)
     model.eval()  # type: ignore[no-untyped-call]
+    if randomize:
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                p.normal_(0.0, 0.2)
+                if name.endswith(
+                    ("ln_1.weight", "ln_2.weight", "ln_f.weight")
+                ):
+                    p.add_(1.0)
     return model
 
 
@@ -102,6 +126,105 @@ def test_logits_match_hf(
     torch.testing.assert_close(got, expected)
 
 
+def max_logit_error(hf: GPT2LMHeadModel) -> float:
+    """HF と、変換した GPT のロジットの差の最大値。"""
+    ours = gpt_from_hf_state_dict(hf.state_dict(), n_heads=4)
+    ids = prompt(4, BLOCK)
+    with torch.no_grad():
+        return float((ours(ids) - hf(ids).logits).abs().max())
+
+
+def swapped(names: dict[str, str], a: str, b: str) -> dict[str, str]:
+    names = dict(names)
+    names[a], names[b] = names[b], names[a]
+    return names
+
+
+def _reorder_qkv(order: str, weights: bool, biases: bool) -> Any:
+    split = gpt_module._split_c_attn
+
+    def mutated(w: Tensor, b: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
+        parts = split(w, b)
+        return {
+            name: (
+                parts[src][0] if weights else parts[name][0],
+                parts[src][1] if biases else parts[name][1],
+            )
+            for name, src in zip("qkv", order, strict=True)
+        }
+
+    return mutated
+
+
+# わざと入れる写し間違い: (書き換える gpt.py の名前, 差し替える値)
+MUTATIONS: dict[str, tuple[str, Any]] = {
+    "ln_1 と ln_2 の入れ替え": (
+        "_HF_LAYER_NAMES",
+        swapped(
+            swapped(
+                gpt_module._HF_LAYER_NAMES, "ln_1.weight", "ln_2.weight"
+            ),
+            "ln_1.bias",
+            "ln_2.bias",
+        ),
+    ),
+    "attention と MLP の出力側のバイアスの入れ替え": (
+        "_HF_LAYER_NAMES",
+        swapped(
+            gpt_module._HF_LAYER_NAMES,
+            "attn.c_proj.bias",
+            "mlp.c_proj.bias",
+        ),
+    ),
+    "LN の倍率と足しの入れ替え": (
+        "_HF_LAYER_NAMES",
+        swapped(gpt_module._HF_LAYER_NAMES, "ln_2.weight", "ln_2.bias"),
+    ),
+    "c_attn の分割順を k, q, v に": (
+        "_split_c_attn",
+        _reorder_qkv("kqv", weights=True, biases=True),
+    ),
+    "c_attn の分割順を q, v, k に": (
+        "_split_c_attn",
+        _reorder_qkv("qvk", weights=True, biases=True),
+    ),
+    "c_attn のバイアスだけ分割順を取り違え": (
+        "_split_c_attn",
+        _reorder_qkv("kqv", weights=False, biases=True),
+    ),
+    "正方行列（c_proj）の転置の忘れ": (
+        "_conv1d_to_linear",
+        lambda w: w if w.size(0) == w.size(1) else w.t(),
+    ),
+    "転置の代わりに reshape": (
+        "_conv1d_to_linear",
+        lambda w: w.reshape(w.shape[::-1]),
+    ),
+}
+
+
+def test_correct_conversion_matches_randomized_hf() -> None:
+    # 正しい変換の差は 4e-6 程度（float32 の丸め）。変異は 1e-2 を超える
+    assert max_logit_error(make_hf()) < 1e-4
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS)
+def test_mutated_conversion_is_caught(
+    mutation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 変異のテスト: 変換を壊すと、ロジットの比較が必ず落ちること。
+    # HF の既定の初期値のままでは、上の LN とバイアスの変異は差が
+    # 1e-5 未満になり見逃す（make_hf の docstring）。
+    hf = make_hf()
+    attr, value = MUTATIONS[mutation]
+    monkeypatch.setattr(gpt_module, attr, value)
+    assert max_logit_error(hf) > 1e-2
+    ours = gpt_from_hf_state_dict(hf.state_dict(), n_heads=4)
+    ids = prompt(4, BLOCK)
+    with torch.no_grad(), pytest.raises(AssertionError):
+        torch.testing.assert_close(ours(ids), hf(ids).logits)
+
+
 def test_embedding_and_output_share_weights() -> None:
     model = GPT(
         GPTConfig(
@@ -114,7 +237,9 @@ def test_embedding_and_output_share_weights() -> None:
 def test_initialization_matches_hf_statistics() -> None:
     # GPT-2 の初期化: 重みは標準偏差 0.02、残差に足し込む射影だけ
     # 0.02 / √(2 × 層数)、LayerNorm は 1 と 0、バイアスは 0
-    hf = make_hf(n_layer=4, n_embd=256, n_head=4, vocab_size=2000)
+    hf = make_hf(
+        randomize=False, n_layer=4, n_embd=256, n_head=4, vocab_size=2000
+    )
     torch.manual_seed(1)
     ours = GPT(
         GPTConfig(
@@ -235,6 +360,137 @@ def test_beam_search_matches_hf(
     )
     got = ours.beam_search(ids, beam_size, max_new_tokens=8)
     assert got.tolist() == expected[0].tolist()
+
+
+SMALL_VOCAB = 12  # eos がビームに現れるよう、語彙を小さくする
+
+
+@pytest.fixture(scope="module")
+def small_pair() -> tuple[GPT2LMHeadModel, GPT]:
+    hf = make_hf(seed=5, vocab_size=SMALL_VOCAB)
+    return hf, gpt_from_hf_state_dict(hf.state_dict(), n_heads=4)
+
+
+def hf_beam(
+    hf: GPT2LMHeadModel,
+    ids: Tensor,
+    eos_id: int,
+    beam_size: int,
+    length_penalty: float,
+) -> list[int]:
+    """HF のビームサーチの最良の列（eos の後の詰め物を除く）。
+
+    early_stopping="never" は、打ち切りを厳密な上限で行う HF の設定
+    （既定の False は、長い仮説が有利な length_penalty > 0 で、今の長さ
+    から上限を見積もる近似。HF の _check_early_stop_heuristic）。
+    こちらの beam_search の打ち切りは厳密なので、こちらに合わせる。
+    """
+    out = hf_generate(
+        hf,
+        ids,
+        eos_id=eos_id,
+        max_new_tokens=8,
+        num_beams=beam_size,
+        do_sample=False,
+        length_penalty=length_penalty,
+        early_stopping="never",
+    )[0].tolist()
+    new = out[ids.size(1) :]
+    if eos_id in new:
+        new = new[: new.index(eos_id) + 1]
+    return out[: ids.size(1)] + new
+
+
+def beam_score(
+    model: GPT, seq: list[int], n_prefix: int, length_penalty: float
+) -> float:
+    """生成した部分の対数確率の和 / 長さ ** length_penalty。"""
+    ids = torch.tensor([seq])
+    with torch.no_grad():
+        logp = F.log_softmax(model(ids[:, :-1]), dim=-1)[0]
+    picked = logp[n_prefix - 1 :].gather(1, ids[0, n_prefix:, None])
+    n_new = len(seq) - n_prefix
+    return float(picked.sum()) / n_new**length_penalty
+
+
+# (種, eos を貪欲法の何番目の生成トークンから取るか, 幅)
+BEAM_CASES = [
+    (seed, k, beam_size)
+    for seed in range(4)
+    for k in [1, 3]
+    for beam_size in [2, 3, 5]
+]
+
+
+def beam_case(ours: GPT, seed: int, k: int) -> tuple[Tensor, int]:
+    """プロンプトと eos を作る。
+
+    eos は貪欲法が k 番目に出すトークンにして、探索の中で eos が実際に
+    候補の上位に上がるようにする。
+    """
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, SMALL_VOCAB, (1, 4), generator=g)
+    return ids, int(ours.generate(ids, k + 1)[0, 4 + k])
+
+
+# length_penalty が 2 ほど大きいと、この設定では eos で早く終わる仮説が
+# 選ばれない（比較が長さ 8 の仮説どうしになる）ので、0.5 と 1 で確かめる。
+@pytest.mark.parametrize("length_penalty", [0.5, 1.0])
+def test_beam_search_with_eos_matches_hf(
+    small_pair: tuple[GPT2LMHeadModel, GPT], length_penalty: float
+) -> None:
+    # 長さで割る流儀（生成した長さ、eos を含む）が HF と同じなので、
+    # eos で長さのそろわない仮説どうしの比較も一致する。
+    hf, ours = small_pair
+    ended_early = 0
+    for seed, k, beam_size in BEAM_CASES:
+        ids, eos_id = beam_case(ours, seed, k)
+        expected = hf_beam(hf, ids, eos_id, beam_size, length_penalty)
+        got = ours.beam_search(
+            ids,
+            beam_size,
+            max_new_tokens=8,
+            eos_id=eos_id,
+            length_penalty=length_penalty,
+        ).tolist()
+        assert got == expected, (seed, eos_id, beam_size)
+        ended_early += len(got) < 4 + 8
+    # eos で早く終わる仮説が実際に選ばれていること（比較が空でない）
+    assert ended_early >= 3
+
+
+@pytest.mark.parametrize("length_penalty", [-1.0, 0.0])
+def test_beam_search_differs_from_hf_only_where_hf_drops_hypotheses(
+    small_pair: tuple[GPT2LMHeadModel, GPT], length_penalty: float
+) -> None:
+    # HF との流儀の違い: HF は各ステップで和の大きい候補 2 × 幅 個を
+    # 取り、そのうち上位「幅」個に入った eos だけを完成した仮説にする
+    # （_update_finished_beams の top_num_beam_mask）。こちらは生きて
+    # いるビームから出たすべての eos を完成した仮説として比べる。
+    # 生きたビームの選び方は同じなので、こちらの仮説の集合は HF の
+    # 集合を含み、スコアは HF 以上になる。短い仮説が有利な
+    # length_penalty <= 0 では、上位に入らない短い eos の仮説が最良に
+    # なることがあり、そのときだけ結果が違う。
+    hf, ours = small_pair
+    differ = 0
+    for seed, k, beam_size in BEAM_CASES:
+        ids, eos_id = beam_case(ours, seed, k)
+        expected = hf_beam(hf, ids, eos_id, beam_size, length_penalty)
+        got = ours.beam_search(
+            ids,
+            beam_size,
+            max_new_tokens=8,
+            eos_id=eos_id,
+            length_penalty=length_penalty,
+        ).tolist()
+        if got == expected:
+            continue
+        differ += 1
+        ours_score = beam_score(ours, got, 4, length_penalty)
+        hf_score = beam_score(ours, expected, 4, length_penalty)
+        assert ours_score > hf_score + 1e-6, (seed, eos_id, beam_size)
+        assert got[-1] == eos_id
+    assert differ > 0  # 違いが実際に起きる場合を含んでいること
 
 
 def test_beam_search_of_width_one_is_greedy(
