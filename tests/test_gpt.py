@@ -409,7 +409,7 @@ def beam_score(
     with torch.no_grad():
         logp = F.log_softmax(model(ids[:, :-1]), dim=-1)[0]
     picked = logp[n_prefix - 1 :].gather(1, ids[0, n_prefix:, None])
-    n_new = len(seq) - n_prefix
+    n_new = float(len(seq) - n_prefix)
     return float(picked.sum()) / n_new**length_penalty
 
 
