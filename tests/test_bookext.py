@@ -84,3 +84,46 @@ def test_frontmatter_and_appendix_are_chapters(latex: str) -> None:
     ]
     assert order == sorted(order)
     assert r"\renewcommand{\contentsname}{目次}" in latex
+
+
+def test_html_index_is_in_reading_order(tmp_path: Path) -> None:
+    """HTML の索引は、PDF と同じ読みの辞書で五十音順に並び、行の見出しでまとまる。"""
+    DOCS["part1/ch01.md"] += (
+        "\n{index}`注意機構` {index}`Transformer` {index}`トークン`"
+        " {index}`語彙` {index}`層正規化` {index}`バッチ`"
+        " {index}`埋め込み` {index}`attention`\n"
+    )
+    try:
+        html = (build(tmp_path, "html") / "genindex.html").read_text(
+            encoding="utf-8"
+        )
+    finally:
+        DOCS["part1/ch01.md"] = DOCS["part1/ch01.md"].split("\n{index}")[0]
+    headings = re.findall(r'<h2 id="([^"]+)">', html)
+    assert headings == ["A", "T", "あ", "か", "さ", "た", "は"]
+    terms = re.findall(r"<a href=\"[^\"]*\">([^<]+)</a>", html)
+    order = [
+        t
+        for t in terms
+        if t
+        in {
+            "attention",
+            "Transformer",
+            "埋め込み",
+            "語彙",
+            "層正規化",
+            "注意機構",
+            "トークン",
+            "バッチ",
+        }
+    ]
+    assert order == [
+        "attention",
+        "Transformer",
+        "埋め込み",
+        "語彙",
+        "層正規化",
+        "注意機構",
+        "トークン",
+        "バッチ",
+    ]

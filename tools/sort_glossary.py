@@ -13,42 +13,12 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import unicodedata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GLOSSARY = ROOT / "book" / "appendix" / "glossary.md"
-DIC = ROOT / "book" / "_latex" / "easy-transformer.dic"
-
-
-def readings() -> list[tuple[str, str]]:
-    pairs = []
-    for line in DIC.read_text(encoding="utf-8").splitlines():
-        if "\t" in line:
-            word, yomi = line.split("\t", 1)
-            pairs.append((word.strip(), yomi.strip()))
-    return sorted(pairs, key=lambda p: len(p[0]), reverse=True)
-
-
-def sort_key(
-    term: str, pairs: list[tuple[str, str]]
-) -> tuple[int, str, str]:
-    head = term.split("（")[0]
-    for word, yomi in pairs:
-        head = head.replace(word, yomi)
-    # カタカナをひらがなにそろえ、長音などは NFKC のまま比べる
-    kana = "".join(
-        chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in head
-    )
-    kana = unicodedata.normalize("NFKC", kana).casefold()
-    # 濁点・半濁点は無視して並べる（辞書の並べ方。「が」は「か」と同じ位置）
-    plain = "".join(
-        c
-        for c in unicodedata.normalize("NFD", kana)
-        if not unicodedata.combining(c)
-    )
-    ascii_first = 0 if kana[:1].isascii() else 1
-    return (ascii_first, plain, kana)
+sys.path.insert(0, str(ROOT / "tools" / "sphinxext"))
+from yomi import sort_key  # noqa: E402  （索引と同じ読みの規則）
 
 
 def parse(text: str) -> tuple[str, list[tuple[str, list[str]]]]:
@@ -73,7 +43,6 @@ def parse(text: str) -> tuple[str, list[tuple[str, list[str]]]]:
 
 
 def render(before: str, entries: list[tuple[str, list[str]]]) -> str:
-    pairs = readings()
     seen: dict[str, list[str]] = {}
     for term, body in entries:
         if term in seen:
@@ -82,7 +51,7 @@ def render(before: str, entries: list[tuple[str, list[str]]]) -> str:
             )
             continue
         seen[term] = body
-    ordered = sorted(seen, key=lambda t: sort_key(t, pairs))
+    ordered = sorted(seen, key=sort_key)
     lines = [before.rstrip("\n"), "", ":::{glossary}"]
     for k, term in enumerate(ordered):
         if k:

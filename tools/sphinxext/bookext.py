@@ -6,6 +6,9 @@
 - EPUB: 画像は PNG を優先する（Mermaid の SVG は epubcheck を通らないため）。
 - 全形式: 原稿は 1 文 1 行で書くので、和文の行末の改行を取り除く。
   HTML は改行を空白として表示するため、取り除かないと「。」の後に余計な空白が入る。
+- HTML: 索引（genindex）を、PDF の索引と同じ読みの辞書で五十音順に並べ、
+  かなの行（あ・か・さ…）の見出しでまとめる（既定は文字コード順で、漢字 1 字ずつの
+  見出しになる）。
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.transforms import SphinxTransform
 from sphinx.writers.latex import LaTeXTranslator
+from yomi import group_label, sort_key
 
 # 見出しに手で書いた「第1部」「第12章」。HTML と EPUB ではこれが番号になり、
 # LaTeX では jsbook が番号を振るので取り除く。
@@ -143,6 +147,32 @@ def _prefer_png_in_epub(app: Sphinx) -> None:
         ]
 
 
+def _sort_genindex(
+    app: Sphinx,
+    pagename: str,
+    templatename: str,
+    context: dict[str, Any],
+    doctree: nodes.document | None,
+) -> None:
+    """HTML の索引の項目を読みの順に並べ直し、かなの行の見出しでまとめる。"""
+    groups = context.get("genindexentries")
+    if not pagename.startswith("genindex") or not groups:
+        return
+    entries = [entry for _label, items in groups for entry in items]
+    entries.sort(key=lambda entry: sort_key(entry[0]))
+    regrouped: list[tuple[str, list[Any]]] = []
+    for entry in entries:
+        label = group_label(entry[0])
+        if not regrouped or regrouped[-1][0] != label:
+            regrouped.append((label, []))
+        regrouped[-1][1].append(entry)
+    context["genindexentries"] = regrouped
+    context["genindexcounts"] = [
+        sum(1 + len(entry[1][1]) for entry in items)
+        for _label, items in regrouped
+    ]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value(
         "book_frontmatter", [], "env", types=frozenset({list})
@@ -153,6 +183,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.set_translator("latex", BookLaTeXTranslator, override=True)
     app.add_transform(JoinJapaneseLines)
     app.connect("builder-inited", _prefer_png_in_epub)
+    app.connect("html-page-context", _sort_genindex)
     return {
         "version": "1.0",
         "parallel_read_safe": True,
