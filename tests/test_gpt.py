@@ -12,6 +12,7 @@ HF の既定の初期値は LayerNorm を 1 と 0、バイアスを 0 にする�
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -409,8 +410,8 @@ def beam_score(
     with torch.no_grad():
         logp = F.log_softmax(model(ids[:, :-1]), dim=-1)[0]
     picked = logp[n_prefix - 1 :].gather(1, ids[0, n_prefix:, None])
-    n_new = float(len(seq) - n_prefix)
-    return float(picked.sum()) / n_new**length_penalty
+    n_new = len(seq) - n_prefix
+    return float(picked.sum()) / math.pow(n_new, length_penalty)
 
 
 # (種, eos を貪欲法の何番目の生成トークンから取るか, 幅)
