@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import load_from_torch, randomize, swap_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor, nn
@@ -27,21 +28,6 @@ from easy_transformer.attention import (
     scaled_dot_product_attention,
 )
 from easy_transformer.embedding import RotaryEmbedding
-
-
-def copy_from_torch(
-    ours: MultiHeadAttention, ref: nn.MultiheadAttention
-) -> None:
-    """nn.MultiheadAttention の重みを写す（q, k, v は縦に並んでいる）。"""
-    for proj, w, b in zip(
-        [ours.q_proj, ours.k_proj, ours.v_proj],
-        ref.in_proj_weight.chunk(3),
-        ref.in_proj_bias.chunk(3),
-        strict=True,
-    ):
-        proj.weight.data.copy_(w)
-        proj.bias.data.copy_(b)
-    ours.out_proj.load_state_dict(ref.out_proj.state_dict())
 
 
 def random_masks(batch: int, q_len: int, k_len: int) -> list[Tensor | None]:
@@ -138,7 +124,8 @@ def test_self_attention_matches_torch(fast: bool) -> None:
     torch.manual_seed(0)
     ours = MultiHeadAttention(32, 4, causal=True, fast=fast).eval()
     ref = nn.MultiheadAttention(32, 4, batch_first=True).eval()
-    copy_from_torch(ours, ref)
+    randomize(ref)  # 既定の初期値はバイアスが 0 で、写し間違いが隠れる
+    load_from_torch(ours, ref)
     x = torch.randn(3, 6, 32)
     ids = torch.tensor([[1] * 6, [1] * 4 + [0] * 2, [1] * 2 + [0] * 4])
     out, weights = ours(x, mask=padding_mask(ids, 0))
@@ -162,7 +149,8 @@ def test_cross_attention_matches_torch(fast: bool) -> None:
     torch.manual_seed(0)
     ours = MultiHeadAttention(32, 4, fast=fast).eval()
     ref = nn.MultiheadAttention(32, 4, batch_first=True).eval()
-    copy_from_torch(ours, ref)
+    randomize(ref)  # 既定の初期値はバイアスが 0 で、写し間違いが隠れる
+    load_from_torch(ours, ref)
     x, memory = torch.randn(2, 5, 32), torch.randn(2, 9, 32)
     src = torch.tensor([[3] * 9, [3] * 6 + [0] * 3])
     out, weights = ours(x, memory, mask=padding_mask(src, 0))
@@ -176,6 +164,42 @@ def test_cross_attention_matches_torch(fast: bool) -> None:
     torch.testing.assert_close(out, ref_out)
     if not fast:
         torch.testing.assert_close(weights, ref_weights)
+
+
+def self_attention_error(mutation: tuple[str, str] | None) -> float:
+    """nn.MultiheadAttention との差の最大値（mutation は入れ替える 2 つ）。"""
+    torch.manual_seed(0)
+    ours = MultiHeadAttention(32, 4, causal=True).eval()
+    ref = nn.MultiheadAttention(32, 4, batch_first=True).eval()
+    randomize(ref)
+    load_from_torch(ours, ref)
+    if mutation is not None:
+        swap_params(ours, *mutation)
+    x = torch.randn(3, 6, 32)
+    ref_out, _ = ref(x, x, x, attn_mask=~causal_mask(6))
+    with torch.no_grad():
+        return float((ours(x)[0] - ref_out).abs().max())
+
+
+ATTENTION_MUTATIONS = [
+    ("q_proj.weight", "k_proj.weight"),
+    ("k_proj.weight", "v_proj.weight"),
+    ("q_proj.bias", "k_proj.bias"),
+    ("k_proj.bias", "v_proj.bias"),
+    ("v_proj.bias", "out_proj.bias"),
+]
+
+
+def test_correct_copy_matches_randomized_torch() -> None:
+    assert self_attention_error(None) < 1e-5
+
+
+@pytest.mark.parametrize("mutation", ATTENTION_MUTATIONS)
+def test_mutated_copy_is_caught(mutation: tuple[str, str]) -> None:
+    # 変異のテスト: 写し間違いを入れると、比較が必ず落ちること。
+    # k のバイアスは softmax で消える（どのキーにも同じ値が足される
+    # のと同じ）ので、k_proj.bias の取り違えは相手側の値で検出する。
+    assert self_attention_error(mutation) > 1e-2
 
 
 def test_fast_and_own_paths_agree() -> None:

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import (
+    copy_decoder_layer,
+    copy_encoder_layer,
+    randomize,
+    right_padded_ids,
+    swap_params,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_attention import copy_from_torch
 from torch import Tensor, nn
 from transformers.activations import NewGELUActivation
 
@@ -24,40 +30,6 @@ from easy_transformer.layers import (
 )
 
 D_MODEL, N_HEADS, D_FF = 32, 4, 64
-
-
-def copy_encoder_layer(ours: nn.Module, ref: nn.Module) -> None:
-    assert isinstance(ours, EncoderLayer)
-    assert isinstance(ref, nn.TransformerEncoderLayer)
-    copy_from_torch(ours.self_attn, ref.self_attn)
-    ours.ffn.fc1.load_state_dict(ref.linear1.state_dict())
-    ours.ffn.fc2.load_state_dict(ref.linear2.state_dict())
-    ours.self_attn_res.norm.load_state_dict(ref.norm1.state_dict())
-    ours.ffn_res.norm.load_state_dict(ref.norm2.state_dict())
-
-
-def copy_decoder_layer(ours: nn.Module, ref: nn.Module) -> None:
-    assert isinstance(ours, DecoderLayer)
-    assert isinstance(ref, nn.TransformerDecoderLayer)
-    assert ours.cross_attn is not None and ours.cross_attn_res is not None
-    copy_from_torch(ours.self_attn, ref.self_attn)
-    copy_from_torch(ours.cross_attn, ref.multihead_attn)
-    ours.ffn.fc1.load_state_dict(ref.linear1.state_dict())
-    ours.ffn.fc2.load_state_dict(ref.linear2.state_dict())
-    ours.self_attn_res.norm.load_state_dict(ref.norm1.state_dict())
-    ours.cross_attn_res.norm.load_state_dict(ref.norm2.state_dict())
-    ours.ffn_res.norm.load_state_dict(ref.norm3.state_dict())
-
-
-def randomize(module: nn.Module) -> None:
-    """LayerNorm の倍率と足しも 1 と 0 以外にして、写し漏れを見逃さない。"""
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn_like(p) * 0.3)
-
-
-def right_padded_ids(lengths: list[int], seq: int) -> Tensor:
-    return torch.tensor([[1] * n + [0] * (seq - n) for n in lengths])
 
 
 # ---- LayerNorm ------------------------------------------------------
@@ -84,6 +56,7 @@ def test_layer_norm_matches_torch(
 
 
 def test_layer_norm_default_eps_is_torch_default() -> None:
+    # 構造の確認（既定値どうしの比較）。参照との数値の一致には数えない
     assert LayerNorm(8).eps == nn.LayerNorm(8).eps == 1e-5
 
 
@@ -119,6 +92,7 @@ def test_feed_forward_matches_reference(
     ref = nn.Sequential(
         nn.Linear(D_MODEL, D_FF), ref_activation, nn.Linear(D_FF, D_MODEL)
     )
+    randomize(ref)  # nn.Linear の既定の初期値でもよいが、そろえておく
     ours.fc1.load_state_dict(ref[0].state_dict())
     ours.fc2.load_state_dict(ref[2].state_dict())
     x = torch.randn(2, 5, D_MODEL)
@@ -207,6 +181,73 @@ def test_decoder_layer_matches_torch(
         memory_mask=padding_mask(src_ids, 0),
     )
     torch.testing.assert_close(out, expected)
+
+
+def encoder_layer_error(mutation: tuple[str, str] | None) -> float:
+    """Pre-LN のエンコーダ層と nn の差の最大値（写し間違いを入れて）。"""
+    torch.manual_seed(0)
+    ref = nn.TransformerEncoderLayer(
+        D_MODEL, N_HEADS, D_FF, batch_first=True, norm_first=True
+    ).eval()
+    randomize(ref)
+    ours = EncoderLayer(D_MODEL, N_HEADS, D_FF, norm_first=True).eval()
+    copy_encoder_layer(ours, ref)
+    if mutation is not None:
+        swap_params(ours, *mutation)
+    x = torch.randn(3, 7, D_MODEL)
+    with torch.no_grad():
+        return float((ours(x) - ref(x)).abs().max())
+
+
+def decoder_layer_error(mutation: tuple[str, str] | None) -> float:
+    """Post-LN のデコーダ層と nn の差の最大値（写し間違いを入れて）。"""
+    torch.manual_seed(0)
+    ref = nn.TransformerDecoderLayer(
+        D_MODEL, N_HEADS, D_FF, batch_first=True, norm_first=False
+    ).eval()
+    randomize(ref)
+    ours = DecoderLayer(D_MODEL, N_HEADS, D_FF, norm_first=False).eval()
+    copy_decoder_layer(ours, ref)
+    if mutation is not None:
+        swap_params(ours, *mutation)
+    tgt, memory = torch.randn(3, 6, D_MODEL), torch.randn(3, 8, D_MODEL)
+    expected = ref(
+        tgt, memory, tgt_mask=~causal_mask(6), tgt_is_causal=True
+    )
+    with torch.no_grad():
+        return float((ours(tgt, memory) - expected).abs().max())
+
+
+ENCODER_MUTATIONS = [
+    ("self_attn_res.norm.weight", "ffn_res.norm.weight"),
+    ("self_attn_res.norm.bias", "ffn_res.norm.bias"),
+    ("self_attn_res.norm.weight", "self_attn_res.norm.bias"),
+    ("self_attn.out_proj.bias", "ffn.fc2.bias"),
+    ("self_attn.q_proj.weight", "self_attn.k_proj.weight"),
+]
+DECODER_MUTATIONS = [
+    ("self_attn_res.norm.weight", "cross_attn_res.norm.weight"),
+    ("cross_attn_res.norm.bias", "ffn_res.norm.bias"),
+    ("self_attn.out_proj.bias", "cross_attn.out_proj.bias"),
+    ("self_attn.v_proj.weight", "cross_attn.v_proj.weight"),
+    ("cross_attn.q_proj.bias", "cross_attn.v_proj.bias"),
+]
+
+
+def test_correct_copies_match_randomized_torch() -> None:
+    assert encoder_layer_error(None) < 1e-5
+    assert decoder_layer_error(None) < 1e-5
+
+
+@pytest.mark.parametrize("mutation", ENCODER_MUTATIONS)
+def test_mutated_encoder_copy_is_caught(mutation: tuple[str, str]) -> None:
+    # 変異のテスト: LN やバイアスの取り違えで、比較が必ず落ちること
+    assert encoder_layer_error(mutation) > 1e-2
+
+
+@pytest.mark.parametrize("mutation", DECODER_MUTATIONS)
+def test_mutated_decoder_copy_is_caught(mutation: tuple[str, str]) -> None:
+    assert decoder_layer_error(mutation) > 1e-2
 
 
 def test_decoder_layer_without_memory_is_rejected() -> None:

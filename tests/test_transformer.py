@@ -6,12 +6,18 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
 import pytest
 import torch
-from test_layers import copy_decoder_layer, copy_encoder_layer, randomize
+from helpers import (
+    copy_decoder_layer,
+    copy_encoder_layer,
+    randomize,
+    swap_params,
+)
 from torch import Tensor, nn
 from transformers.models.distilbert.modeling_distilbert import (
     create_sinusoidal_embeddings,
@@ -61,14 +67,21 @@ class TorchReference(nn.Module):
         x = x + self.pe[: ids.size(1)]
         return x
 
-    def forward(self, src: Tensor, tgt: Tensor) -> Tensor:
+    def forward(
+        self, src: Tensor, tgt: Tensor, tgt_padding: bool = True
+    ) -> Tensor:
+        """tgt_padding=False なら tgt の PAD を隠さない。
+
+        生成の途中の列は、モデルが PAD（ID 0）を出してもパディングでは
+        ないので、生成のループでは False にする。
+        """
         # 勾配を取る状態のまま呼び、推論専用の高速経路を通さない
         y = self.transformer(
             self.embed(self.src_embed, src),
             self.embed(self.tgt_embed, tgt),
             tgt_mask=~causal_mask(tgt.size(1)),  # nn は True が「隠す」
             src_key_padding_mask=src == PAD,
-            tgt_key_padding_mask=tgt == PAD,
+            tgt_key_padding_mask=(tgt == PAD) if tgt_padding else None,
             memory_key_padding_mask=src == PAD,
             tgt_is_causal=True,
         )
@@ -129,6 +142,33 @@ def test_transformer_matches_nn_transformer(norm_first: bool) -> None:
     torch.testing.assert_close(logits, ref(src, tgt))
 
 
+TRANSFORMER_MUTATIONS = [
+    ("encoder.norm.weight", "decoder.norm.weight"),
+    ("encoder.norm.bias", "decoder.norm.bias"),
+    ("encoder.layers.1.ffn.fc2.bias", "decoder.layers.0.ffn.fc2.bias"),
+    (
+        "decoder.layers.0.cross_attn_res.norm.weight",
+        "decoder.layers.1.cross_attn_res.norm.weight",
+    ),
+]
+
+
+@pytest.mark.parametrize("mutation", TRANSFORMER_MUTATIONS)
+def test_mutated_copy_is_caught(mutation: tuple[str, str]) -> None:
+    # 変異のテスト: 層や最後の LN を取り違えて写すと、比較が必ず落ちる
+    ours, ref = make_pair(norm_first=True)
+    src = padded([9, 4, 7], 9, 23)
+    tgt = padded([6, 6, 2], 6, 19)
+    with torch.no_grad():
+        expected = ref(src, tgt)
+        masks = padding_mask(src, PAD), padding_mask(tgt, PAD)
+        correct = float((ours(src, tgt, *masks) - expected).abs().max())
+        swap_params(ours, *mutation)
+        broken = float((ours(src, tgt, *masks) - expected).abs().max())
+    assert correct < 1e-4
+    assert broken > 1e-2
+
+
 def test_padding_tokens_do_not_change_real_positions() -> None:
     ours, _ = make_pair(norm_first=True)
     src = padded([5, 3], 8, 23)
@@ -155,7 +195,13 @@ def test_greedy_decode_matches_reference_loop() -> None:
     ys = torch.full((3, 1), BOS)
     for _ in range(10):
         ys = torch.cat(
-            [ys, ref(src, ys)[:, -1].argmax(-1, keepdim=True)], 1
+            [
+                ys,
+                ref(src, ys, tgt_padding=False)[:, -1].argmax(
+                    -1, keepdim=True
+                ),
+            ],
+            1,
         )
     # eos のあとは eos で埋める約束なので、参照側もそろえる
     after_eos = (ys == EOS).long().cumsum(1) - (ys == EOS).long() > 0
@@ -182,22 +228,33 @@ def test_beam_search_of_width_one_is_greedy() -> None:
     assert beam.tolist() == greedy[0].tolist()
 
 
-def test_beam_search_is_at_least_as_likely_as_greedy() -> None:
+def test_full_width_beam_search_matches_exhaustive_search() -> None:
+    # 幅を 語彙数 ** 長さ にすると、ビームサーチはすべての列を調べる
+    # ので、全探索の最良と一致する（幅 2〜4 では貪欲法より確率の低い
+    # 列を返すこともあり、「貪欲法以上」は一般には成り立たない）。
     ours, _ = make_pair(norm_first=True)
     src = padded([6], 6, 23)
-
-    @torch.no_grad()
-    def log_prob(ys: Tensor) -> float:
-        logits = ours(src, ys[None, :-1])
-        lp = logits.log_softmax(-1)[0].gather(-1, ys[1:, None])
-        return float(lp.sum())
-
-    greedy = ours.greedy_decode(src, BOS, None, max_new_tokens=5)[0]
-    beam = ours.beam_search(
-        src[0], BOS, beam_size=4, max_new_tokens=5, length_penalty=0.0
+    vocab, length = ours.config.tgt_vocab_size, 3
+    seqs = torch.tensor(
+        list(itertools.product(range(vocab), repeat=length))
     )
-    assert len(beam) == len(greedy)
-    assert log_prob(beam) >= log_prob(greedy) - 1e-6
+    ys = torch.cat([torch.full((len(seqs), 1), BOS), seqs], dim=1)
+    with torch.no_grad():
+        logits = ours(src.expand(len(ys), -1), ys[:, :-1])
+    log_probs = (
+        logits.log_softmax(-1).gather(-1, ys[:, 1:, None]).sum((1, 2))
+    )
+    top2 = log_probs.topk(2).values
+    assert float(top2[0] - top2[1]) > 1e-4  # 最良が同点でない
+    best = ys[int(log_probs.argmax())]
+    beam = ours.beam_search(
+        src[0],
+        BOS,
+        beam_size=vocab**length,
+        max_new_tokens=length,
+        length_penalty=0.0,
+    )
+    assert beam.tolist() == best.tolist()
 
 
 # ---- 悪い入力 -------------------------------------------------------
