@@ -37,7 +37,7 @@ fresh-doctrees = for f in $(SPHINX_CODE); do [ build/doctrees/$(1)/environment.p
 
 MMDC := node_modules/.bin/mmdc -q -p tools/puppeteer-config.json -c tools/mermaid-config.json -b white
 
-.PHONY: help book html pdf epub figures test lint clean distclean live setup deps-python deps-node deps-system check-book
+.PHONY: help book html pdf epub figures test test-gpu lint clean distclean live setup deps-python deps-node deps-system check-book
 
 help: ## このヘルプを表示する
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -54,12 +54,18 @@ $(NODEDEPS_STAMP): tools/ensure-system-deps.sh
 	bash tools/ensure-system-deps.sh node
 	@mkdir -p $(@D) && touch $@
 
+# torch は PyPI から入れると Linux では CUDA 版（nvidia-* と合わせて数 GB）になる。
+# 既定では CPU 版の索引を足す。環境変数 PIP_EXTRA_INDEX_URL があればそれを使い、
+# 空にすれば足さない（索引に届かなくても pip は警告を出して PyPI から入れる）。
+PIP_EXTRA_INDEX_URL ?= https://download.pytorch.org/whl/cpu
+PIP_EXTRA := $(if $(PIP_EXTRA_INDEX_URL),--extra-index-url $(PIP_EXTRA_INDEX_URL))
+
 deps-python: $(VENV_STAMP)
 $(VENV_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@mkdir -p build
 	@echo "Python の依存を入れます（記録: build/pip.log）"
-	{ $(PY) -m pip install --upgrade pip && $(PY) -m pip install -e '.[dev]'; } \
+	{ $(PY) -m pip install --upgrade pip && $(PY) -m pip install $(PIP_EXTRA) -e '.[dev]'; } \
 	  > build/pip.log 2>&1 || { tail -40 build/pip.log; exit 1; }
 	touch $@
 
@@ -141,6 +147,9 @@ live: $(VENV_STAMP) figures ## 執筆用のライブプレビュー（http://127
 
 test: $(VENV_STAMP) ## 本文と listings の全コード、パッケージの単体テストを実行する
 	$(PY) -m pytest
+
+test-gpu: $(VENV_STAMP) ## GPU（CUDA）の経路のテスト（bf16・compile・fused AdamW・再開）。GPU が無ければスキップ
+	$(PY) -m pytest -m cuda tests
 
 lint: $(VENV_STAMP) $(NPM_STAMP) ## 日本語の校正（textlint）、ruff、mypy、ワークフローの検査
 	node_modules/.bin/textlint 'book/**/*.md'

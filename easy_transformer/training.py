@@ -80,7 +80,8 @@ class TrainConfig:
     # 実行環境
     seed: int = 0
     device: str = "auto"  # "auto"、"cpu"、"cuda"、"cuda:1"、"mps" など
-    mixed_precision: bool = True  # CUDA で bf16 の autocast を使う
+    # bf16 の autocast。None は自動（CUDA なら bf16）。use_bf16 を参照
+    mixed_precision: bool | None = None
     compile: bool = False  # torch.compile でモデルをコンパイルする
     deterministic: bool = False  # 決定的なアルゴリズムだけを使う
     progress: bool = True  # 進捗バーを出す（CI や非 TTY では出ない）
@@ -117,6 +118,32 @@ def select_device(preference: str = "auto") -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def use_bf16(setting: bool | None, device: torch.device) -> bool:
+    """bf16 の autocast を使うかを決める（TrainConfig.mixed_precision）。
+
+    - None（既定）は自動: CUDA で bf16 が使えれば使い、ほかは float32。
+    - True は bf16 を求める。CUDA 以外（CPU、MPS）と bf16 の無い古い
+      GPU では使わず、float32 のまま学習することを警告する。
+    - False は使わない。
+
+    CPU では bf16 の autocast にしない。bf16 の演算を持たない多くの
+    CPU では float32 より遅くなり、数値も変わる（この本のテストと計測は
+    CPU の float32 で、再開したときのビット単位の一致などを確かめて
+    いる）。黙って無視すると「bf16 で学習した」と誤解するので、
+    求められたときは警告で知らせる。
+    """
+    available = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if setting is True and not available:
+        warnings.warn(
+            f"mixed_precision=True ですが、デバイス {device} では bf16 の"
+            "autocast を使わず float32 で学習します（bf16 を使うのは"
+            "bf16 に対応した CUDA の GPU だけ）。この警告を消すには "
+            "mixed_precision=None（自動）か False にしてください。",
+            stacklevel=3,
+        )
+    return available if setting is not False else False
 
 
 @contextmanager
@@ -557,6 +584,8 @@ class Trainer:
         # バッチがプロセスごとに違うようにする
         seed_everything(config.seed + self.dist.rank, config.deterministic)
 
+        # Trainer を作るときに一度だけ決める（警告も一度だけ）
+        self.bf16 = use_bf16(config.mixed_precision, device)
         self.model = model.to(device)  # 保存するのはこの素のモデル
         self.optimizer = make_optimizer(self.model, config, device)
         self.scheduler = make_scheduler(self.optimizer, config)
@@ -585,13 +614,10 @@ class Trainer:
     # -- 1 ステップ ---------------------------------------------------
 
     def _autocast(self) -> AbstractContextManager[Any]:
-        """CUDA では bf16 で順伝播する。bf16 は指数部が float32 と同じ
-        幅なので、fp16 と違って損失のスケーリングが要らない。"""
-        if (
-            self.config.mixed_precision
-            and self.device.type == "cuda"
-            and torch.cuda.is_bf16_supported()
-        ):
+        """CUDA では bf16 で順伝播する（use_bf16）。bf16 は指数部が
+        float32 と同じ幅なので、fp16 と違って損失のスケーリングが要らない。
+        """
+        if self.bf16:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return nullcontext()
 
@@ -774,16 +800,7 @@ class Trainer:
         ``tokens_per_sec`` は全ランクを合わせた速さ。
         """
         cfg = self.config
-        if (
-            cfg.resume
-            and cfg.checkpoint_path
-            and Path(cfg.checkpoint_path).exists()
-        ):
-            self.load()
-        if cfg.metrics_path and self.dist.is_main:
-            # 最初からなら前の実行の行を、再開ならチェックポイントより
-            # 後の行を消す
-            truncate_metrics(cfg.metrics_path, self.step)
+        self._start_run()
         history: list[dict[str, Any]] = []
         bar = tqdm(
             total=cfg.max_steps,
@@ -791,31 +808,12 @@ class Trainer:
             desc="学習",
             disable=progress_disabled(cfg.progress, self.dist.rank),
         )
-        loss_sum = torch.zeros((), device=self.device)
-        tokens, n_steps, t0 = 0, 0, time.perf_counter()
+        meter = _Meter(self.device)
         while self.step < cfg.max_steps:
             result = self.train_step()
-            loss_sum += result.loss
-            tokens, n_steps = tokens + result.tokens, n_steps + 1
-            step, last = self.step, self.step == cfg.max_steps
-            record: dict[str, Any] = {}
-            if step % cfg.log_interval == 0 or last:
-                # .item() は GPU の計算が終わるのを待つので、記録する
-                # ステップでだけ数値にする
-                loss = self._mean_over_ranks(loss_sum / n_steps)
-                seconds = max(time.perf_counter() - t0, 1e-9)
-                record.update(
-                    train_loss=loss.item(),
-                    lr=result.lr,
-                    grad_norm=result.grad_norm.item(),
-                    tokens_per_sec=tokens * self.dist.world_size / seconds,
-                )
-            if cfg.eval_interval and (
-                step % cfg.eval_interval == 0 or last
-            ):
-                record.update(self.evaluate())
+            meter.add(result)
+            record = self._record(result, meter)
             if record:
-                record = {"step": step, **record}
                 history.append(record)
                 if cfg.metrics_path and self.dist.is_main:
                     append_metrics(cfg.metrics_path, record)
@@ -826,18 +824,75 @@ class Trainer:
                         if k != "step"
                     }
                 )
-            if cfg.checkpoint_path and (
-                last
-                or (
-                    cfg.checkpoint_interval
-                    and step % cfg.checkpoint_interval == 0
-                )
-            ):
+            if self._checkpoint_due():
                 self.save()
             if "train_loss" in record:
                 # 評価と保存にかかった時間は速さに含めない
-                loss_sum.zero_()
-                tokens, n_steps, t0 = 0, 0, time.perf_counter()
+                meter.reset()
             bar.update(1)
         bar.close()
         return history
+
+    def _start_run(self) -> None:
+        """再開するならチェックポイントを読み、指標のファイルを整える。"""
+        cfg = self.config
+        if (
+            cfg.resume
+            and cfg.checkpoint_path
+            and Path(cfg.checkpoint_path).exists()
+        ):
+            self.load()
+        if cfg.metrics_path and self.dist.is_main:
+            # 最初からなら前の実行の行を、再開ならチェックポイントより
+            # 後の行を消す
+            truncate_metrics(cfg.metrics_path, self.step)
+
+    def _record(self, result: StepResult, meter: _Meter) -> dict[str, Any]:
+        """このステップで記録する指標（記録しないステップでは空）。"""
+        cfg = self.config
+        step, last = self.step, self.step == cfg.max_steps
+        record: dict[str, Any] = {}
+        if step % cfg.log_interval == 0 or last:
+            # .item() は GPU の計算が終わるのを待つので、記録する
+            # ステップでだけ数値にする
+            loss = self._mean_over_ranks(meter.loss_sum / meter.n_steps)
+            seconds = max(time.perf_counter() - meter.t0, 1e-9)
+            record.update(
+                train_loss=loss.item(),
+                lr=result.lr,
+                grad_norm=result.grad_norm.item(),
+                tokens_per_sec=meter.tokens
+                * self.dist.world_size
+                / seconds,
+            )
+        if cfg.eval_interval and (step % cfg.eval_interval == 0 or last):
+            record.update(self.evaluate())
+        return {"step": step, **record} if record else {}
+
+    def _checkpoint_due(self) -> bool:
+        """このステップでチェックポイントを保存するか。"""
+        cfg = self.config
+        if not cfg.checkpoint_path:
+            return False
+        if self.step == cfg.max_steps:
+            return True
+        interval = cfg.checkpoint_interval
+        return bool(interval) and self.step % interval == 0
+
+
+class _Meter:
+    """前回の記録からの損失の和・ステップ数・トークン数・時間。"""
+
+    def __init__(self, device: torch.device) -> None:
+        self.loss_sum = torch.zeros((), device=device)
+        self.reset()
+
+    def add(self, result: StepResult) -> None:
+        self.loss_sum += result.loss
+        self.tokens += result.tokens
+        self.n_steps += 1
+
+    def reset(self) -> None:
+        self.loss_sum.zero_()
+        self.tokens, self.n_steps = 0, 0
+        self.t0 = time.perf_counter()

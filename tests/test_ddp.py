@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import helpers
 import pytest
 import torch
 import torch.nn.functional as F
@@ -41,19 +42,8 @@ SEQ_LEN = 8
 WORLD_SIZE = 2
 BATCH = 4  # 1 プロセスあたり。全体のバッチは WORLD_SIZE 倍
 
-
-class Bigram(nn.Module):
-    # ドロップアウトは使わない。ランクごとに乱数が違い、1 プロセスの
-    # 学習と比べられなくなるため
-    def __init__(self, vocab: int = len(VOCAB), dim: int = 16) -> None:
-        super().__init__()
-        self.emb = nn.Embedding(vocab, dim)
-        self.norm = nn.LayerNorm(dim)
-        self.head = nn.Linear(dim, vocab)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.head(self.norm(self.emb(x)))
-        return logits
+# 2 プロセスを起動するので時間がかかる（make test には含める）
+pytestmark = pytest.mark.slow
 
 
 def lm_loss(model: nn.Module, batch: Any) -> torch.Tensor:
@@ -63,10 +53,7 @@ def lm_loss(model: nn.Module, batch: Any) -> torch.Tensor:
 
 def windows() -> TensorDataset:
     ids = torch.tensor([VOCAB.index(c) for c in TEXT])
-    n = (len(ids) - 1) // SEQ_LEN
-    x = ids[: n * SEQ_LEN].view(n, SEQ_LEN)
-    y = ids[1 : n * SEQ_LEN + 1].view(n, SEQ_LEN)
-    return TensorDataset(x, y)
+    return helpers.char_windows(ids, SEQ_LEN)
 
 
 def train(out: Path, batch_size: int) -> list[dict[str, Any]]:
@@ -87,7 +74,9 @@ def train(out: Path, batch_size: int) -> list[dict[str, Any]]:
         progress=False,
     )
     seed_everything(cfg.seed)
-    model = Bigram()
+    # ドロップアウトは使わない。ランクごとに乱数が違い、1 プロセスの
+    # 学習と比べられなくなるため
+    model = helpers.Bigram(len(VOCAB))
     data = make_dataloader(windows(), batch_size, shuffle=True)
     val = make_dataloader(windows(), batch_size, shuffle=False)
     trainer = Trainer(model, cfg, data, lm_loss, val_data=val)
@@ -105,11 +94,8 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ddp")
-    # torchrun と同じもの（python -m torch.distributed.run）を、
-    # ループバックの空いているポートで起動する
+def launch(out: Path) -> subprocess.CompletedProcess[str]:
+    """torchrun と同じもの（python -m torch.distributed.run）を起動する。"""
     cmd = [
         sys.executable,
         "-m",
@@ -125,9 +111,25 @@ def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = dict(os.environ)
     if sys.platform == "linux":
         env["GLOO_SOCKET_IFNAME"] = "lo"  # 外のネットワークに出ない
-    done = subprocess.run(
+    return subprocess.run(
         cmd, env=env, capture_output=True, text=True, timeout=300
     )
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # ループバックの空いているポートで起動する。free_port() が閉じて
+    # から torchrun が同じポートを開くまでの間に、ほかのプロセスが
+    # そのポートを取ることがある（TOCTOU）。そのときだけ別のポートで
+    # 1 回やり直す（ほかの失敗はやり直さずに落とす）。
+    out = tmp_path_factory.mktemp("ddp")
+    done = launch(out)
+    if (
+        done.returncode != 0
+        and "address already in use" in (done.stdout + done.stderr).lower()
+    ):
+        out = tmp_path_factory.mktemp("ddp_retry")
+        done = launch(out)
     assert done.returncode == 0, done.stdout + done.stderr
     return out
 

@@ -1,7 +1,7 @@
 """training（Trainer とその部品）のテスト。
 
-モデルはこのファイルの中で作る小さな文字 bigram 言語モデル（埋め込み →
-LayerNorm → 線形層）。途中で kill して再開するテストでは、このファイル
+モデルは小さな文字 bigram 言語モデル（埋め込み → LayerNorm → 線形層。
+tests/helpers.py）。途中で kill して再開するテストでは、このファイル
 自身を学習スクリプトとして別プロセスで起動する（末尾の ``main``）。
 """
 
@@ -15,9 +15,11 @@ import random
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
+import helpers
 import numpy as np
 import pytest
 import torch
@@ -42,6 +44,7 @@ from easy_transformer.training import (
     seed_everything,
     select_device,
     truncate_metrics,
+    use_bf16,
     warmup_cosine_lr,
 )
 
@@ -54,27 +57,11 @@ IDS = torch.tensor([VOCAB.index(c) for c in TEXT])
 SEQ_LEN = 8
 
 
-class Bigram(nn.Module):
-    """直前の 1 文字だけから次の文字を当てる、いちばん小さな言語モデル。"""
-
-    def __init__(
-        self,
-        vocab: int = len(VOCAB),
-        dim: int = 16,
-        dropout: float = 0.1,
-        tie: bool = False,
-    ) -> None:
-        super().__init__()
-        self.emb = nn.Embedding(vocab, dim)
-        self.norm = nn.LayerNorm(dim)
-        self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(dim, vocab)
-        if tie:
-            self.head.weight = self.emb.weight
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.head(self.drop(self.norm(self.emb(x))))
-        return logits
+def bigram(
+    dim: int = 16, dropout: float = 0.1, tie: bool = False
+) -> helpers.Bigram:
+    """helpers.Bigram を、このファイルの語彙とドロップアウト 0.1 で作る。"""
+    return helpers.Bigram(len(VOCAB), dim, dropout, tie)
 
 
 def lm_loss(model: nn.Module, batch: Any) -> torch.Tensor:
@@ -102,10 +89,7 @@ def get_batch(batch_size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
 
 def windows() -> TensorDataset:
     """重ならない切れ端を並べたデータセット（DataLoader 用）。"""
-    n = (len(IDS) - 1) // SEQ_LEN
-    x = IDS[: n * SEQ_LEN].view(n, SEQ_LEN)
-    y = IDS[1 : n * SEQ_LEN + 1].view(n, SEQ_LEN)
-    return TensorDataset(x, y)
+    return helpers.char_windows(IDS, SEQ_LEN)
 
 
 def small_config(tmp_path: Path | None = None, **kw: Any) -> TrainConfig:
@@ -162,7 +146,7 @@ def test_warmup_zero_starts_at_max() -> None:
 
 def test_trainer_follows_the_schedule() -> None:
     cfg = small_config(max_steps=12)
-    trainer = Trainer(Bigram(dropout=0.0), cfg, get_batch, lm_loss)
+    trainer = Trainer(bigram(dropout=0.0), cfg, get_batch, lm_loss)
     used = [trainer.train_step().lr for _ in range(12)]
     expected = [
         warmup_cosine_lr(
@@ -183,7 +167,7 @@ def test_trainer_follows_the_schedule() -> None:
 
 
 def test_weight_decay_groups() -> None:
-    model = Bigram()
+    model = bigram()
     decay, no_decay = param_groups(model, 0.1)
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0
     ids = {name: id(p) for name, p in model.named_parameters()}
@@ -197,7 +181,7 @@ def test_weight_decay_groups() -> None:
 
 
 def test_tied_weights_counted_once_as_embedding() -> None:
-    model = Bigram(tie=True)
+    model = bigram(tie=True)
     decay, no_decay = param_groups(model, 0.1)
     assert decay["params"] == []
     assert sum(p is model.emb.weight for p in no_decay["params"]) == 1
@@ -206,7 +190,7 @@ def test_tied_weights_counted_once_as_embedding() -> None:
 
 
 def test_frozen_parameters_are_left_out() -> None:
-    model = Bigram()
+    model = bigram()
     model.emb.weight.requires_grad_(False)
     groups = param_groups(model, 0.1)
     assert all(
@@ -223,7 +207,7 @@ def one_step(
     accum: int, batches: list[Any], grad_clip: float = 0.0
 ) -> nn.Module:
     seed_everything(0)
-    model = Bigram(dropout=0.0)
+    model = bigram(dropout=0.0)
     cfg = small_config(grad_accum_steps=accum, grad_clip=grad_clip)
     Trainer(model, cfg, batches, lm_loss).train_step()
     return model
@@ -247,7 +231,7 @@ def test_grad_accumulation_equals_big_batch(grad_clip: float) -> None:
 
 def test_grad_clipping_limits_the_norm() -> None:
     seed_everything(0)
-    model = Bigram(dropout=0.0)
+    model = bigram(dropout=0.0)
     trainer = Trainer(
         model, small_config(grad_clip=1e-3), get_batch, lm_loss
     )
@@ -271,7 +255,7 @@ def test_evaluate_uses_eval_mode_and_no_grad() -> None:
         seen.append((model.training, torch.is_grad_enabled()))
         return lm_loss(model, batch)
 
-    model = Bigram()
+    model = bigram()
     val = [get_batch() for _ in range(3)]
     trainer = Trainer(
         model,
@@ -292,7 +276,7 @@ def test_evaluate_uses_eval_mode_and_no_grad() -> None:
 
 def test_evaluate_does_not_disturb_training_randomness() -> None:
     trainer = Trainer(
-        Bigram(), small_config(), get_batch, lm_loss, val_data=get_batch
+        bigram(), small_config(), get_batch, lm_loss, val_data=get_batch
     )
     first = trainer.evaluate()["val_loss"]
     seed_everything(5)
@@ -320,6 +304,50 @@ def test_seed_everything_repeats_all_generators() -> None:
     a = draw()
     seed_everything(123)
     assert draw() == a
+
+
+def test_mixed_precision_is_automatic_by_default() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert TrainConfig().mixed_precision is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 自動と False では警告しない
+        assert use_bf16(None, cpu) is False
+        assert use_bf16(False, cpu) is False
+        assert use_bf16(False, cuda) is False
+
+
+def test_mixed_precision_on_cuda_depends_on_bf16_support(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert use_bf16(None, cuda) is True
+    assert use_bf16(True, cuda) is True
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert use_bf16(None, cuda) is False
+    with pytest.warns(UserWarning, match="bf16 の"):
+        assert use_bf16(True, cuda) is False
+
+
+def test_mixed_precision_on_cpu_warns_once_and_trains_in_float32() -> None:
+    cfg = small_config(mixed_precision=True, max_steps=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seed_everything(0)
+        trainer = Trainer(bigram(), cfg, get_batch, lm_loss)
+        history = trainer.train()
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1, messages  # 作るときの 1 回だけ
+    assert "mixed_precision=True" in messages[0]
+    assert "float32 で学習します" in messages[0]
+    assert trainer.bf16 is False
+    # 警告のあとの学習は、float32 を指定した学習と同じ
+    plain = small_config(mixed_precision=False, max_steps=3)
+    seed_everything(0)
+    expected = Trainer(bigram(), plain, get_batch, lm_loss).train()
+    for a, b in zip(history, expected, strict=True):
+        a.pop("tokens_per_sec"), b.pop("tokens_per_sec")
+        assert a == b
 
 
 def test_isolated_rng_restores_state() -> None:
@@ -451,7 +479,7 @@ def test_train_records_metrics(tmp_path: Path) -> None:
     )
     val = [get_batch() for _ in range(4)]
     history = Trainer(
-        Bigram(), cfg, get_batch, lm_loss, val_data=val
+        bigram(), cfg, get_batch, lm_loss, val_data=val
     ).train()
     assert read_metrics(cfg.metrics_path or "") == history
     assert [r["step"] for r in history] == [5, 10, 15, 20, 25, 30]
@@ -477,10 +505,10 @@ def test_train_records_metrics(tmp_path: Path) -> None:
 def test_resume_in_process_matches(tmp_path: Path) -> None:
     seed_everything(0)
     cfg = small_config(tmp_path, max_steps=10)
-    Trainer(Bigram(), cfg, get_batch, lm_loss).train()
+    Trainer(bigram(), cfg, get_batch, lm_loss).train()
     first = torch.load(tmp_path / "ckpt.pt", weights_only=True)["model"]
     # 同じ設定で作り直すと、最後のチェックポイントから（何もせずに）戻る
-    model = Bigram()
+    model = bigram()
     trainer = Trainer(model, cfg, get_batch, lm_loss)
     assert trainer.train() == []
     assert trainer.step == 10
@@ -493,7 +521,7 @@ def test_eval_interval_does_not_change_training(tmp_path: Path) -> None:
     finals = []
     for interval in (0, 3):
         seed_everything(0)
-        model = Bigram()
+        model = bigram()
         cfg = small_config(max_steps=8, eval_interval=interval)
         Trainer(model, cfg, get_batch, lm_loss, val_data=get_batch).train()
         finals.append(model.state_dict())
@@ -502,10 +530,10 @@ def test_eval_interval_does_not_change_training(tmp_path: Path) -> None:
 
 def test_resume_false_starts_over(tmp_path: Path) -> None:
     Trainer(
-        Bigram(), small_config(tmp_path, max_steps=4), get_batch, lm_loss
+        bigram(), small_config(tmp_path, max_steps=4), get_batch, lm_loss
     ).train()
     cfg = small_config(tmp_path, max_steps=4, resume=False)
-    history = Trainer(Bigram(), cfg, get_batch, lm_loss).train()
+    history = Trainer(bigram(), cfg, get_batch, lm_loss).train()
     assert [r["step"] for r in history] == [1, 2, 3, 4]
     # 指標のファイルも前の実行の行を残さない
     assert read_metrics(tmp_path / "metrics.jsonl") == history
@@ -513,17 +541,17 @@ def test_resume_false_starts_over(tmp_path: Path) -> None:
 
 def test_resume_warns_when_config_changed(tmp_path: Path) -> None:
     cfg = small_config(tmp_path, max_steps=4)
-    Trainer(Bigram(), cfg, get_batch, lm_loss).train()
+    Trainer(bigram(), cfg, get_batch, lm_loss).train()
     changed = small_config(tmp_path, max_steps=6, lr=5e-3)
     with pytest.warns(UserWarning, match="lr: 0.01 → 0.005"):
-        Trainer(Bigram(), changed, get_batch, lm_loss).train()
+        Trainer(bigram(), changed, get_batch, lm_loss).train()
 
 
 def test_load_into_a_different_model_is_explained(tmp_path: Path) -> None:
     cfg = small_config(tmp_path, max_steps=2)
-    Trainer(Bigram(), cfg, get_batch, lm_loss).train()
+    Trainer(bigram(), cfg, get_batch, lm_loss).train()
     with pytest.raises(CheckpointError, match="同じ設定でモデルを"):
-        Trainer(Bigram(dim=8), cfg, get_batch, lm_loss).train()
+        Trainer(bigram(dim=8), cfg, get_batch, lm_loss).train()
 
 
 def run_script(
@@ -537,6 +565,7 @@ def run_script(
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not hasattr(signal, "SIGKILL"), reason="SIGKILL が無い OS"
 )
@@ -580,6 +609,21 @@ def test_kill_and_resume_matches_uninterrupted(
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def test_move_to_and_count_tokens_handle_dataclass_batches() -> None:
+    """tasks.Batch のような dataclass のバッチも移せて、トークンを数えられる。"""
+    from easy_transformer.tasks import Batch as TaskBatch
+    from easy_transformer.training import count_tokens, move_to
+
+    batch = TaskBatch(
+        src=torch.ones(2, 5, dtype=torch.long),
+        tgt=torch.ones(2, 7, dtype=torch.long),
+    )
+    moved = move_to(batch, torch.device("cpu"))
+    assert isinstance(moved, TaskBatch)
+    assert torch.equal(moved.tgt, batch.tgt)
+    assert count_tokens(batch) == 10
+
+
 # ---------------------------------------------------------------------
 # 別プロセスで動かす学習スクリプト
 # ---------------------------------------------------------------------
@@ -604,7 +648,7 @@ def train_script(
         eval_batches=2,
     )
     seed_everything(cfg.seed)
-    model = Bigram()
+    model = bigram()
     if data == "function":
         train: Any = get_batch
     else:
@@ -635,18 +679,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def test_move_to_and_count_tokens_handle_dataclass_batches() -> None:
-    """tasks.Batch のような dataclass のバッチも移せて、トークンを数えられる。"""
-    from easy_transformer.tasks import Batch as TaskBatch
-    from easy_transformer.training import count_tokens, move_to
-
-    batch = TaskBatch(
-        src=torch.ones(2, 5, dtype=torch.long),
-        tgt=torch.ones(2, 7, dtype=torch.long),
-    )
-    moved = move_to(batch, torch.device("cpu"))
-    assert isinstance(moved, TaskBatch)
-    assert torch.equal(moved.tgt, batch.tgt)
-    assert count_tokens(batch) == 10
