@@ -19,10 +19,12 @@ import pytest
 
 from easy_transformer import cli
 from easy_transformer.checkpoint import save_checkpoint
+from easy_transformer.data import data_path
 from easy_transformer.seq2seq_experiment import TASK_CONFIGS
 
 ROOT = Path(__file__).resolve().parent.parent
-GPT2_DIR = ROOT.parent / "shared" / "data" / "gpt2"
+# 同梱した GPT-2 の語彙（SHA-256 を確かめる。data/README.md）
+GPT2_DIR = data_path("gpt2/encoder.json").parent
 TEXT = "to be or not to be, that is the question.\n" * 40
 
 
@@ -233,7 +235,6 @@ def test_tokenize(
     assert code == 0 and "ID の列: [" in out
 
 
-@pytest.mark.skipif(not GPT2_DIR.is_dir(), reason="GPT-2 の語彙が無い")
 def test_tokenize_gpt2(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = call_main(
         capsys, "tokenize", "--tokenizer", str(GPT2_DIR), "Hello world"

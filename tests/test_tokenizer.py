@@ -25,6 +25,7 @@ from tokenizers import Tokenizer as HFTokenizer
 
 from easy_transformer import tokenizer as tokenizer_module
 from easy_transformer.code_tokenizer import CodeTokenizer
+from easy_transformer.data import data_path
 from easy_transformer.tokenizer import (
     BYTE_TOKENS,
     SPECIAL_TOKENS,
@@ -36,12 +37,10 @@ from easy_transformer.tokenizer import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-# 本物の GPT-2 の語彙。リポジトリには入れず、隣の shared/ に置く
-GPT2_DIR = ROOT.parent / "shared" / "data" / "gpt2"
-needs_gpt2 = pytest.mark.skipif(
-    not (GPT2_DIR / "encoder.json").exists(),
-    reason=f"GPT-2 の語彙ファイルが {GPT2_DIR} にない",
-)
+# 本物の GPT-2 の語彙。リポジトリの data/ に同梱し、SHA-256 を確かめて読む
+# （easy_transformer.data。出典とライセンスは data/README.md）
+GPT2_ENCODER = data_path("gpt2/encoder.json")
+GPT2_MERGES = data_path("gpt2/vocab.bpe")
 EOT = "<|endoftext|>"
 
 # 学習用のコーパス: 日本語の docstring と英語の識別子が混ざった Python
@@ -165,6 +164,10 @@ def _make(name: str) -> tuple[Tokenizer, str]:
         ch = CharTokenizer()
         ch.train(WORDS)
         return ch, "the dog sat on the log.\n猫が座った"
+    if name == "task-char":
+        # 系列変換の課題の語彙と同じ形（<unk> なし、文字はコードポイント順）
+        task = CharTokenizer.from_chars(WORDS, special_tokens=TASK_SPECIALS)
+        return task, "the dog sat on the log.\n猫が座った"
     if name == "bpe":
         return trained_bpe(), SAMPLES[5] + SAMPLES[10]
     code = CodeTokenizer()
@@ -173,7 +176,8 @@ def _make(name: str) -> tuple[Tokenizer, str]:
     return code, "def add(a, b):\n    return a+b  # 足す\n"
 
 
-IMPLEMENTATIONS = ["whitespace", "char", "bpe", "code"]
+TASK_SPECIALS = ("<pad>", "<bos>", "<eos>")
+IMPLEMENTATIONS = ["whitespace", "char", "task-char", "bpe", "code"]
 
 
 @pytest.mark.parametrize("name", IMPLEMENTATIONS)
@@ -194,6 +198,11 @@ def test_save_and_load_give_same_results(name: str, tmp_path: Path) -> None:
     assert loaded.special_tokens == tok.special_tokens
     assert loaded.encode(text) == tok.encode(text)
     assert loaded.decode(tok.encode(text)) == text
+    # ファイルを経ずに文字列でも同じ
+    again = type(tok).from_json(tok.to_json())
+    assert again.id_to_token == tok.id_to_token
+    assert again.special_tokens == tok.special_tokens
+    assert again.to_json() == path.read_text(encoding="utf-8")
     # 人が読める JSON であること
     assert (
         json.loads(path.read_text(encoding="utf-8"))["type"]
@@ -218,7 +227,7 @@ def test_load_rejects_other_types(name: str, tmp_path: Path) -> None:
     tok, _ = _make(name)
     path = tmp_path / "tokenizer.json"
     tok.save(path)
-    other = CharTokenizer if name != "char" else WhitespaceTokenizer
+    other = WhitespaceTokenizer if "char" in name else CharTokenizer
     with pytest.raises(ValueError, match="の保存ファイルではありません"):
         other.load(path)
 
@@ -276,6 +285,41 @@ def test_word_level_special_tokens_come_first() -> None:
     }
     assert tok.tokenize("a z c") == ["a", "<unk>", "c"]
     assert tok.decode(tok.encode("a z c")) == "a <unk> c"
+
+
+def test_char_tokenizer_with_chosen_special_tokens() -> None:
+    """特殊トークンを選べる。<unk> が無ければ、知らない文字は誤り。"""
+    task = CharTokenizer.from_chars("ba\nb", special_tokens=TASK_SPECIALS)
+    assert task.id_to_token == [*TASK_SPECIALS, "\n", "a", "b"]
+    assert task.special_tokens == {"<pad>": 0, "<bos>": 1, "<eos>": 2}
+    # 同じ文字の集合なら、並びによらず同じ ID
+    same = CharTokenizer.from_chars("ab\n", special_tokens=TASK_SPECIALS)
+    assert same.id_to_token == task.id_to_token
+    with pytest.raises(ValueError, match="'z' は語彙にありません"):
+        task.encode("az")
+    ids = [1, *task.encode("ab"), 2, 0]
+    assert task.decode(ids) == "<bos>ab<eos><pad>"
+    assert task.decode(ids, skip_special_tokens=True) == "ab"
+
+    # 特殊トークンなし（語彙はテキストの文字だけ）で学習する
+    plain = CharTokenizer(special_tokens=())
+    plain.train("abca")
+    assert plain.id_to_token == ["a", "b", "c"]
+    assert plain.special_tokens == {}
+    with pytest.raises(ValueError, match="語彙にありません"):
+        plain.encode("d")
+    loaded = CharTokenizer.from_json(plain.to_json())
+    assert loaded.special_token_names == ()
+    assert loaded.encode("cab") == plain.encode("cab")
+    with pytest.raises(ValueError, match="1 文字にしてください"):
+        CharTokenizer.from_chars(["ab"])
+
+
+def test_from_json_reports_the_source() -> None:
+    with pytest.raises(
+        ValueError, match="保存した語彙 は JSON として読めません"
+    ):
+        CharTokenizer.from_json("{", source="保存した語彙")
 
 
 def test_word_level_bad_inputs() -> None:
@@ -461,9 +505,8 @@ def _cached_pair(
     return ByteLevelBPETokenizer.from_gpt2_files(encoder, merges), hf
 
 
-@needs_gpt2
 def test_real_gpt2_vocab_matches_huggingface() -> None:
-    encoder, merges = GPT2_DIR / "encoder.json", GPT2_DIR / "vocab.bpe"
+    encoder, merges = GPT2_ENCODER, GPT2_MERGES
     tok, hf = _cached_pair(encoder, merges)
     transformers_gpt2 = hf_gpt2_tokenizer(encoder, merges)
     assert tok.vocab_size == 50257
@@ -477,13 +520,10 @@ def test_real_gpt2_vocab_matches_huggingface() -> None:
     assert tok.encode("Hello world") == [15496, 995]
 
 
-@needs_gpt2
 @settings(max_examples=300, deadline=None)
 @given(text=any_text)
 def test_real_gpt2_vocab_matches_huggingface_any_text(text: str) -> None:
-    tok, hf = _cached_pair(
-        GPT2_DIR / "encoder.json", GPT2_DIR / "vocab.bpe"
-    )
+    tok, hf = _cached_pair(GPT2_ENCODER, GPT2_MERGES)
     assert tok.encode(text) == hf.encode(text).ids
 
 
