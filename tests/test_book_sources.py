@@ -321,6 +321,53 @@ def test_glossary_and_references_are_sorted() -> None:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+TOCTREE = re.compile(r"^[`:]{3,}\{toctree\}\n(.*?)^[`:]{3,}$", re.M | re.S)
+
+
+def toctree_entries(index: Path) -> list[str]:
+    """部の扉（index.md）の toctree に並ぶ文書の名前。"""
+    entries = []
+    for body in TOCTREE.findall(index.read_text(encoding="utf-8")):
+        for line in body.splitlines():
+            line = line.strip()
+            if line and not line.startswith(":"):
+                entries.append(line)
+    return entries
+
+
+PARTS = sorted(BOOK.glob("part*/index.md"))
+# まだ章の無い部。今回の版では書かない（扉だけを置き、予定を示す）
+UNWRITTEN_PARTS = {"part5": "第5部（LLM への拡張）は今回の版では書かない"}
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        pytest.param(
+            path,
+            marks=pytest.mark.xfail(
+                reason=UNWRITTEN_PARTS[path.parent.name], strict=True
+            ),
+        )
+        if path.parent.name in UNWRITTEN_PARTS
+        else path
+        for path in PARTS
+    ],
+    ids=lambda p: p.parent.name,
+)
+def test_part_has_chapters(index: Path) -> None:
+    """各部の扉の toctree に章が 1 つ以上あり、そのファイルがある。
+
+    章が無くても Sphinx のビルドは通り、存在する章だけを調べる
+    test_chapter_follows_the_guide も通ってしまうので、ここで数える。
+    """
+    entries = toctree_entries(index)
+    assert entries, f"{index.relative_to(ROOT)} の toctree に章が無い"
+    for entry in entries:
+        name = entry if entry.endswith(".md") else f"{entry}.md"
+        assert (index.parent / name).is_file(), entry
+
+
 def chapter_files() -> list[Path]:
     return sorted(BOOK.glob("part*/ch[0-9][0-9]-*.md"))
 
@@ -329,7 +376,7 @@ def chapter_files() -> list[Path]:
     "path", chapter_files(), ids=lambda p: str(p.relative_to(ROOT))
 )
 def test_chapter_follows_the_guide(path: Path) -> None:
-    """各章が GUIDE.md の「章の型」と「量と要素」の最低限を満たす。"""
+    """各章が CONTRIBUTING.md の「章の型」と「量と要素」の最低限を満たす。"""
     text = path.read_text(encoding="utf-8")
     number = path.name[2:4]
     assert text.startswith(f"(ch{number})=\n# 第{int(number)}章 "), (
