@@ -32,6 +32,9 @@ from easy_transformer.embedding import (
 
 @pytest.mark.parametrize("scale", [True, False])
 def test_token_embedding_matches_nn_embedding(scale: bool) -> None:
+    # 構造の確認に近い: 自分の重みを写した nn.Embedding に √d を掛けた
+    # ものと比べるので、独立した参照との一致には数えない。
+    # 確かめるのは「表引き × √d_model」という形と scale の切り替え
     torch.manual_seed(0)
     emb = TokenEmbedding(50, 16, scale=scale)
     ref = torch.nn.Embedding(50, 16)

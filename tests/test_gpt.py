@@ -227,6 +227,7 @@ def test_mutated_conversion_is_caught(
 
 
 def test_embedding_and_output_share_weights() -> None:
+    # 構造の確認（同じオブジェクトか）。参照との数値の一致には数えない
     model = GPT(
         GPTConfig(
             vocab_size=50, block_size=8, n_layers=1, n_heads=2, d_model=16

@@ -78,6 +78,12 @@ def with_dequantized_weights(model: nn.Module) -> nn.Module:
 
     自前の int8 モデルの参照実装になる。同じ層だけを替えるように、
     quantize_linear_layers と同じ規則（型がちょうど nn.Linear）で選ぶ。
+
+    これを使うテストは接続のテスト: 参照を自前の quantize_per_channel
+    で作るが、その関数自体は torch.ao の観測器と
+    torch.quantize_per_channel との完全一致で独立に確かめてある
+    （test_scale_matches_torch_ao_observer と
+    test_quantize_matches_torch_quantize_per_channel）。
     """
     ref = copy.deepcopy(model).eval()
     for module in ref.modules():

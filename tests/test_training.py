@@ -145,6 +145,11 @@ def test_warmup_zero_starts_at_max() -> None:
 
 
 def test_trainer_follows_the_schedule() -> None:
+    """接続のテスト: Trainer が warmup_cosine_lr の値を使っていること。
+
+    期待値を同じ関数で作るが、その関数の値は上のテストで式から独立に
+    確かめてある。
+    """
     cfg = small_config(max_steps=12)
     trainer = Trainer(bigram(dropout=0.0), cfg, get_batch, lm_loss)
     used = [trainer.train_step().lr for _ in range(12)]
