@@ -11,52 +11,72 @@ import os
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from torch import nn
 
 from easy_transformer.gpt import GPT
-from easy_transformer.model_io import MODEL_FILE, TextCodec, save_model
-from easy_transformer.training import TrainConfig, Trainer
+from easy_transformer.model_io import MODEL_FILE, save_model
+from easy_transformer.tokenizer import Tokenizer
+from easy_transformer.training import TrainConfig, Trainer, read_metrics
 from easy_transformer.transformer import Transformer
 
 PathLike: TypeAlias = str | os.PathLike[str]
 
 RESULT_FILE = "result.json"
 METRICS_FILE = "metrics.jsonl"
+# 学習の途中経過（再開に使う Trainer のチェックポイント）
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+class Schedule(Protocol):
+    """実験の設定のうち TrainConfig に写す項目（どちらの実験も持つ）。"""
+
+    lr: float
+    min_lr: float
+    warmup_steps: int
+    max_steps: int
+    weight_decay: float
+    eval_interval: int
+    eval_batches: int
 
 
 def make_train_config(
-    lr: float,
-    min_lr: float,
-    warmup_steps: int,
-    max_steps: int,
-    weight_decay: float,
+    cfg: Schedule,
     *,
-    eval_interval: int,
-    eval_batches: int,
+    betas: tuple[float, float],
     seed: int,
     device: str,
     progress: bool,
     out_dir: PathLike | None,
-    betas: tuple[float, float] = (0.9, 0.98),
+    resume: bool = False,
     grad_clip: float = 1.0,
 ) -> TrainConfig:
-    metrics = None if out_dir is None else Path(out_dir) / METRICS_FILE
+    """実験の設定から Trainer の設定を作る。
+
+    out_dir を渡すと、指標（metrics.jsonl）と学習の途中経過
+    （checkpoint.pt）をそこに書く。resume=True なら、途中経過が
+    あればそこから続け、False なら最初から学習して上書きする。
+    """
+    out = None if out_dir is None else Path(out_dir)
     return TrainConfig(
-        lr=lr,
-        min_lr=min_lr,
-        weight_decay=weight_decay,
+        lr=cfg.lr,
+        min_lr=cfg.min_lr,
+        weight_decay=cfg.weight_decay,
         betas=betas,
-        warmup_steps=warmup_steps,
-        max_steps=max_steps,
+        warmup_steps=cfg.warmup_steps,
+        max_steps=cfg.max_steps,
         grad_clip=grad_clip,
-        eval_interval=eval_interval,
-        eval_batches=eval_batches,
-        log_interval=min(10, max_steps),
-        metrics_path=None if metrics is None else os.fspath(metrics),
-        # 途中から再開はしない。保存するのは学習の後のモデルだけ
-        checkpoint_path=None,
+        eval_interval=cfg.eval_interval,
+        eval_batches=cfg.eval_batches,
+        log_interval=min(10, cfg.max_steps),
+        metrics_path=None if out is None else os.fspath(out / METRICS_FILE),
+        checkpoint_path=(
+            None if out is None else os.fspath(out / CHECKPOINT_FILE)
+        ),
+        # 評価のたびに途中経過を保存する（止まっても、そこから続けられる）
+        checkpoint_interval=cfg.eval_interval,
+        resume=resume,
         seed=seed,
         device=device,
         progress=progress,
@@ -66,14 +86,18 @@ def make_train_config(
 def timed_train(
     trainer: Trainer,
 ) -> tuple[list[dict[str, Any]], float, float]:
-    """学習して (記録, 壁時計の秒, このプロセスの CPU 秒) を返す。"""
+    """学習して (記録, 壁時計の秒, このプロセスの CPU 秒) を返す。
+
+    指標のファイルがあれば、記録はそこから読む（再開したときも、
+    最初のステップからの記録になる）。秒はこの呼び出しの分だけ。
+    """
     wall, cpu = time.perf_counter(), time.process_time()
     history = trainer.train()
-    return (
-        history,
-        time.perf_counter() - wall,
-        time.process_time() - cpu,
-    )
+    seconds = time.perf_counter() - wall, time.process_time() - cpu
+    path = trainer.config.metrics_path
+    if path is not None and Path(path).exists():
+        history = read_metrics(path)
+    return history, *seconds
 
 
 def count_params(model: nn.Module) -> int:
@@ -100,7 +124,7 @@ def save_result(
     out_dir: PathLike,
     result: dict[str, Any],
     model: Transformer | GPT,
-    codec: TextCodec,
+    codec: Tokenizer,
 ) -> None:
     """結果の全体を result.json に、要約をモデルと一緒に model.pt に書く。
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from easy_transformer.lm_experiment import LMResult
-    from easy_transformer.model_io import TextCodec
+    from easy_transformer.tokenizer import Tokenizer
 
 PROG = "python -m easy_transformer"
 DEBUG_ENV = "EASY_TRANSFORMER_DEBUG"
@@ -775,8 +775,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from easy_transformer.gpt import GPT
     from easy_transformer.lm_experiment import generate_text
     from easy_transformer.model_io import load_model
-    from easy_transformer.seq2seq_experiment import predict
-    from easy_transformer.tasks import BOS_ID, EOS_ID, CharVocab
+    from easy_transformer.seq2seq_experiment import decode_output, predict
+    from easy_transformer.tasks import BOS_ID, EOS_ID
 
     loaded = load_model(args.checkpoint, args.device)
     if isinstance(loaded.model, GPT):
@@ -799,16 +799,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
             print(prompt + text)
         return 0
     vocab = loaded.codec
-    if args.prompt is None or not isinstance(vocab, CharVocab):
+    if args.prompt is None:
         raise CommandError(
             "系列変換のモデルには --prompt で入力を渡してください"
             "（例: --prompt '(x-2)*3'）。"
         )
-    unknown = sorted(set(args.prompt) - set(vocab.stoi))
+    unknown = sorted(set(args.prompt) - set(vocab.token_to_id))
     if unknown:
+        chars = [
+            t for t in vocab.id_to_token if t not in vocab.special_tokens
+        ]
         raise CommandError(
             f"入力の文字 {''.join(unknown)!r} はこのモデルの語彙に"
-            f"ありません（使える文字: {''.join(vocab.itos[3:])!r}）。"
+            f"ありません（使える文字: {''.join(chars)!r}）。"
         )
     # 位置エンコーディングの表より長い出力は作れない（<bos> のぶん 1 引く）
     max_new = min(args.max_new_tokens, loaded.model.config.max_len - 1)
@@ -825,16 +828,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
             max_new,
             eos_id=EOS_ID,
         )
-        output = vocab.decode(ids)
+        output = decode_output(vocab, ids.tolist())
     print(output)
     return 0
 
 
-def _load_tokenizer(args: argparse.Namespace) -> tuple[TextCodec, str]:
+def _load_tokenizer(args: argparse.Namespace) -> tuple[Tokenizer, str]:
     """--tokenizer の指定からトークナイザを作り、(それ, 説明) を返す。"""
     from easy_transformer.lm_experiment import make_text_tokenizer
     from easy_transformer.model_io import load_model
-    from easy_transformer.tasks import CharVocab
     from easy_transformer.tokenizer import ByteLevelBPETokenizer
 
     spec = args.tokenizer
@@ -873,11 +875,13 @@ def _load_tokenizer(args: argparse.Namespace) -> tuple[TextCodec, str]:
         codec = _load_tokenizer_json(path)
     else:
         codec = load_model(path).codec
-    size = len(codec) if isinstance(codec, CharVocab) else codec.vocab_size
-    return codec, f"{type(codec).__name__}（語彙 {size}、{path}）"
+    return (
+        codec,
+        f"{type(codec).__name__}（語彙 {codec.vocab_size}、{path}）",
+    )
 
 
-def _load_tokenizer_json(path: Path) -> TextCodec:
+def _load_tokenizer_json(path: Path) -> Tokenizer:
     import json
 
     from easy_transformer.model_io import tokenizer_from_state
@@ -893,8 +897,6 @@ def _load_tokenizer_json(path: Path) -> TextCodec:
 
 
 def cmd_tokenize(args: argparse.Namespace) -> int:
-    from easy_transformer.tasks import CharVocab
-
     codec, name = _load_tokenizer(args)
     ids = codec.encode(args.text)
     print(f"トークナイザ: {name}")
@@ -902,10 +904,7 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
     print(f"ID の列: {ids}")
     print(f"{'ID':>6}  トークン")
     for i in ids:
-        if isinstance(codec, CharVocab):
-            piece = codec.itos[i]
-        else:
-            piece = codec.id_to_token[i]
+        piece = codec.id_to_token[i]
         text = codec.decode([i])
         shown = repr(piece) if piece == text else f"{piece!r} = {text!r}"
         print(f"{i:>6}  {shown}")

@@ -35,11 +35,11 @@ from easy_transformer._experiment import (
 )
 from easy_transformer.gpt import GPT, GPTConfig
 from easy_transformer.minilang import MiniLangError, evaluate, parse
-from easy_transformer.model_io import TextCodec
 from easy_transformer.tasks import (
-    CharVocab,
     acceptance_rate,
+    accepts,
     make_program_splits,
+    make_vocab,
     split_programs,
     to_corpus,
 )
@@ -180,14 +180,10 @@ def random_windows(
     return get_batch
 
 
-def _vocab_size(codec: TextCodec) -> int:
-    return len(codec) if isinstance(codec, CharVocab) else codec.vocab_size
-
-
 @torch.no_grad()
 def generate_text(
     model: GPT,
-    codec: TextCodec,
+    codec: Tokenizer,
     prompt: str,
     *,
     max_new_tokens: int = 200,
@@ -237,7 +233,11 @@ def generate_text(
             remaining -= n_new
     finally:
         model.train(was_training)
-    return [codec.decode(row[prompt_len:].tolist()) for row in out]
+    # 特殊トークン（学習のテキストには無い）は文字列にしない
+    return [
+        codec.decode(row[prompt_len:].tolist(), skip_special_tokens=True)
+        for row in out
+    ]
 
 
 @dataclass
@@ -259,7 +259,7 @@ class LMResult:
     samples: list[str]  # 生成したテキストの例
     history: list[dict[str, Any]]
     model: GPT = field(repr=False)
-    codec: TextCodec = field(repr=False)
+    codec: Tokenizer = field(repr=False)
     sampling: dict[str, Any] | None = None  # samples を作った設定
     # ミニ言語だけ: 生成したプログラムのうちパーサが受理した割合など
     n_generated_programs: int | None = None
@@ -289,8 +289,19 @@ def _gpt_config(config: LMConfig, vocab_size: int) -> GPTConfig:
     )
 
 
+@dataclass
+class _Trained:
+    """_train_gpt の結果。"""
+
+    model: GPT
+    history: list[dict[str, Any]]
+    steps: int  # 実際に学習したステップ数（Trainer の step）
+    seconds: float  # 壁時計の秒
+    cpu_seconds: float  # このプロセスの CPU 秒
+
+
 def _train_gpt(
-    codec: TextCodec,
+    codec: Tokenizer,
     train_ids: Tensor,
     val_ids: Tensor,
     cfg: LMConfig,
@@ -299,24 +310,20 @@ def _train_gpt(
     out_dir: PathLike | None,
     device: str,
     progress: bool,
-) -> tuple[GPT, list[dict[str, Any]], float, float]:
-    """GPT を作って学習し、(モデル, 記録, 壁時計の秒, CPU 秒) を返す。"""
+    resume: bool,
+) -> _Trained:
+    """GPT を作って学習する。"""
     seed_everything(seed)
-    model = GPT(_gpt_config(cfg, _vocab_size(codec)))
+    model = GPT(_gpt_config(cfg, codec.vocab_size))
     train_config = make_train_config(
-        cfg.lr,
-        cfg.min_lr,
-        cfg.warmup_steps,
-        cfg.max_steps,
-        cfg.weight_decay,
+        cfg,
         betas=(0.9, cfg.beta2),
         grad_clip=cfg.grad_clip,
-        eval_interval=cfg.eval_interval,
-        eval_batches=cfg.eval_batches,
         seed=seed,
         device=device,
         progress=progress,
         out_dir=out_dir,
+        resume=resume,
     )
     trainer = Trainer(
         model,
@@ -326,12 +333,69 @@ def _train_gpt(
         val_data=random_windows(val_ids, cfg.block_size, cfg.batch_size),
     )
     history, seconds, cpu_seconds = timed_train(trainer)
-    return model, history, seconds, cpu_seconds
+    return _Trained(model, history, trainer.step, seconds, cpu_seconds)
 
 
 def _mean_speed(history: list[dict[str, Any]]) -> float | None:
     speeds = [r["tokens_per_sec"] for r in history if "tokens_per_sec" in r]
     return sum(speeds) / len(speeds) if speeds else None
+
+
+def _lm_result(
+    trained: _Trained,
+    codec: Tokenizer,
+    *,
+    name: str,
+    tokenizer: str,
+    config: LMConfig,
+    seed: int,
+    n_train_tokens: int,
+    samples: list[str],
+    sampling: SamplingConfig,
+    out_dir: PathLike | None,
+    **program_scores: Any,
+) -> LMResult:
+    """学習の結果を LMResult にまとめ、out_dir があれば保存する。"""
+    result = LMResult(
+        name=name,
+        seed=seed,
+        config=config,
+        tokenizer=tokenizer,
+        vocab_size=codec.vocab_size,
+        n_train_tokens=n_train_tokens,
+        steps=trained.steps,
+        train_seconds=trained.seconds,
+        cpu_seconds=trained.cpu_seconds,
+        n_params=count_params(trained.model),
+        val_loss=last_value(trained.history, "val_loss"),
+        tokens_per_sec=_mean_speed(trained.history),
+        samples=samples,
+        history=trained.history,
+        model=trained.model,
+        codec=codec,
+        sampling=asdict(sampling),
+        **program_scores,
+    )
+    if out_dir is not None:
+        result.save(out_dir)
+    return result
+
+
+def _sample(model: GPT, codec: Tokenizer, smp: SamplingConfig) -> list[str]:
+    """改行 1 文字から、smp の設定でテキストを生成する。"""
+    if smp.max_new_tokens <= 0:
+        return []
+    return generate_text(
+        model,
+        codec,
+        "\n",
+        max_new_tokens=smp.max_new_tokens,
+        temperature=smp.temperature,
+        top_k=smp.top_k,
+        top_p=smp.top_p,
+        n_samples=smp.n_samples,
+        seed=smp.seed,
+    )
 
 
 def train_minilang_lm(
@@ -342,16 +406,17 @@ def train_minilang_lm(
     out_dir: PathLike | None = None,
     device: str = "auto",
     progress: bool = True,
+    resume: bool = False,
 ) -> LMResult:
     """ミニ言語のプログラム集で GPT を学習し、書かせたプログラムを測る。
 
     コーパスは tasks.make_program_splits で作ったプログラムを 1 行に
     1 つ並べたもの。学習の後、改行 1 文字から sampling の設定で
     n_samples 本を生成し、完成した行（最後の改行より前）をパーサに
-    かけて、受理した割合（acceptance_rate）を測る。
+    かけて、受理した割合（acceptance_rate）を測る。out_dir と resume
+    の意味は seq2seq_experiment.train_seq2seq と同じ。
     """
     cfg = config or MINILANG_LM_CONFIG
-    smp = sampling or MINILANG_SAMPLING
     programs = make_program_splits(
         seed=seed,
         n_train=cfg.n_programs,
@@ -362,9 +427,9 @@ def train_minilang_lm(
     )
     train_text = to_corpus(programs.train)
     val_text = to_corpus(programs.valid)
-    vocab = CharVocab.from_texts([train_text, val_text])
+    vocab = make_vocab([train_text, val_text])
     train_ids = torch.tensor(vocab.encode(train_text))
-    model, history, seconds, cpu_seconds = _train_gpt(
+    trained = _train_gpt(
         vocab,
         train_ids,
         torch.tensor(vocab.encode(val_text)),
@@ -373,69 +438,54 @@ def train_minilang_lm(
         out_dir=out_dir,
         device=device,
         progress=progress,
+        resume=resume,
     )
     # 文脈を削りながら長く生成すると行の頭が欠けるので、1 列は
     # ブロック長に収める
+    smp = sampling or MINILANG_SAMPLING
     smp = replace(
         smp, max_new_tokens=min(smp.max_new_tokens, cfg.block_size - 1)
     )
-    texts = generate_text(
-        model,
-        vocab,
-        "\n",
-        max_new_tokens=smp.max_new_tokens,
-        temperature=smp.temperature,
-        top_k=smp.top_k,
-        top_p=smp.top_p,
-        n_samples=smp.n_samples,
-        seed=smp.seed,
-    )
+    texts = _sample(trained.model, vocab, smp)
     # 最後の改行より後ろは、長さの上限で打ち切られた書きかけの行
     lines = [line for text in texts for line in split_programs(text)]
-    accepted = [line for line in lines if _parses(line)]
-    known = set(programs.train)
-    result = LMResult(
+    return _lm_result(
+        trained,
+        vocab,
         name="minilang",
-        seed=seed,
-        config=cfg,
         tokenizer="char-vocab",
-        vocab_size=len(vocab),
+        config=cfg,
+        seed=seed,
         n_train_tokens=len(train_ids),
-        steps=cfg.max_steps,
-        train_seconds=seconds,
-        cpu_seconds=cpu_seconds,
-        n_params=count_params(model),
-        val_loss=last_value(history, "val_loss"),
-        tokens_per_sec=_mean_speed(history),
         samples=lines[:20],
-        history=history,
-        model=model,
-        codec=vocab,
-        sampling=asdict(smp),
-        n_generated_programs=len(lines),
-        acceptance_rate=acceptance_rate(lines) if lines else 0.0,
-        novel_rate=(
+        sampling=smp,
+        out_dir=out_dir,
+        **score_programs(lines, set(programs.train)),
+    )
+
+
+def score_programs(lines: list[str], known: set[str]) -> dict[str, Any]:
+    """生成したプログラム（1 行 1 つ）の出来を測る。
+
+    返す辞書は LMResult の n_generated_programs、acceptance_rate
+    （パーサが受理した割合）、novel_rate（受理したうち known に無い
+    割合）、run_rate（評価まで成功した割合）。
+    """
+    accepted = [line for line in lines if accepts(line)]
+    return {
+        "n_generated_programs": len(lines),
+        "acceptance_rate": acceptance_rate(lines) if lines else 0.0,
+        "novel_rate": (
             sum(p not in known for p in accepted) / len(accepted)
             if accepted
             else None
         ),
-        run_rate=(
+        "run_rate": (
             sum(_runs(line) for line in lines) / len(lines)
             if lines
             else None
         ),
-    )
-    if out_dir is not None:
-        result.save(out_dir)
-    return result
-
-
-def _parses(text: str) -> bool:
-    try:
-        parse(text)
-    except MiniLangError:
-        return False
-    return True
+    }
 
 
 def _runs(text: str) -> bool:
@@ -479,13 +529,15 @@ def train_text_lm(
     device: str = "auto",
     progress: bool = True,
     sampling: SamplingConfig | None = None,
+    resume: bool = False,
 ) -> LMResult:
     """UTF-8 のテキストファイルで GPT を学習する。
 
     tokenizer="char" なら 1 文字 1 トークン、"bpe" ならバイトレベル BPE
     （語彙の大きさ vocab_size）。テキストの末尾の val_fraction を検証に
     使う。学習の後、改行から sampling の設定でテキストを生成して
-    samples に入れる（max_new_tokens=0 なら生成しない）。
+    samples に入れる（max_new_tokens=0 なら生成しない）。out_dir と
+    resume の意味は seq2seq_experiment.train_seq2seq と同じ。
     """
     cfg = config or TEXT_LM_CONFIG
     smp = sampling or TEXT_SAMPLING
@@ -495,7 +547,7 @@ def train_text_lm(
     codec = make_text_tokenizer(text, tokenizer, vocab_size=vocab_size)
     ids = torch.tensor(codec.encode(text))
     n_train = int(len(ids) * (1 - cfg.val_fraction))
-    model, history, seconds, cpu_seconds = _train_gpt(
+    trained = _train_gpt(
         codec,
         ids[:n_train],
         ids[n_train:],
@@ -504,41 +556,17 @@ def train_text_lm(
         out_dir=out_dir,
         device=device,
         progress=progress,
+        resume=resume,
     )
-    samples = (
-        generate_text(
-            model,
-            codec,
-            "\n",
-            max_new_tokens=smp.max_new_tokens,
-            temperature=smp.temperature,
-            top_k=smp.top_k,
-            top_p=smp.top_p,
-            n_samples=smp.n_samples,
-            seed=smp.seed,
-        )
-        if smp.max_new_tokens > 0
-        else []
-    )
-    result = LMResult(
+    return _lm_result(
+        trained,
+        codec,
         name=Path(path).name,
-        seed=seed,
-        config=cfg,
         tokenizer=tokenizer,
-        vocab_size=codec.vocab_size,
+        config=cfg,
+        seed=seed,
         n_train_tokens=n_train,
-        steps=cfg.max_steps,
-        train_seconds=seconds,
-        cpu_seconds=cpu_seconds,
-        n_params=count_params(model),
-        val_loss=last_value(history, "val_loss"),
-        tokens_per_sec=_mean_speed(history),
-        samples=samples,
-        history=history,
-        model=model,
-        codec=codec,
-        sampling=asdict(smp),
+        samples=_sample(trained.model, codec, smp),
+        sampling=smp,
+        out_dir=out_dir,
     )
-    if out_dir is not None:
-        result.save(out_dir)
-    return result

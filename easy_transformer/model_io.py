@@ -13,9 +13,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, TypeAlias
 
 from easy_transformer.checkpoint import (
@@ -23,60 +21,61 @@ from easy_transformer.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from easy_transformer.code_tokenizer import CodeTokenizer
 from easy_transformer.gpt import GPT, GPTConfig
-from easy_transformer.tasks import CharVocab
+from easy_transformer.tasks import TASK_SPECIAL_TOKENS
 from easy_transformer.tokenizer import (
     ByteLevelBPETokenizer,
     CharTokenizer,
     Tokenizer,
+    WhitespaceTokenizer,
 )
 from easy_transformer.training import select_device
 from easy_transformer.transformer import Transformer, TransformerConfig
 
 PathLike: TypeAlias = str | os.PathLike[str]
-# テキストと ID を行き来するもの。課題の語彙か、トークナイザ
-TextCodec: TypeAlias = CharVocab | Tokenizer
 
 MODEL_FILE = "model.pt"
 
 
-def tokenizer_state(codec: TextCodec) -> dict[str, Any]:
-    """語彙やトークナイザを、チェックポイントに入れられる形にする。"""
-    if isinstance(codec, CharVocab):
-        # 先頭の 3 つは特殊トークンで、CharVocab が自分で足す
-        return {"type": "CharVocab", "chars": codec.itos[3:]}
-    # トークナイザの保存形式は JSON のファイルなので、一時ファイルを
-    # 経由して文字列として持つ
-    with tempfile.TemporaryDirectory() as tmp:
-        file = Path(tmp) / "tokenizer.json"
-        codec.save(file)
-        text = file.read_text(encoding="utf-8")
-    return {"type": type(codec).__name__, "json": text}
+def tokenizer_state(codec: Tokenizer) -> dict[str, Any]:
+    """トークナイザを、チェックポイントに入れられる形にする。"""
+    return {"type": type(codec).__name__, "json": codec.to_json()}
 
 
 _TOKENIZER_CLASSES: dict[str, type[Tokenizer]] = {
-    "CharTokenizer": CharTokenizer,
-    "ByteLevelBPETokenizer": ByteLevelBPETokenizer,
+    cls.__name__: cls
+    for cls in (
+        CharTokenizer,
+        WhitespaceTokenizer,
+        ByteLevelBPETokenizer,
+        CodeTokenizer,
+    )
 }
 
 
-def tokenizer_from_state(state: dict[str, Any]) -> TextCodec:
-    """tokenizer_state の逆。"""
+def tokenizer_from_state(state: dict[str, Any]) -> Tokenizer:
+    """tokenizer_state の逆。
+
+    知らない種類や壊れた JSON は ValueError（直し方の分かる
+    メッセージ付き）。
+    """
     kind = state.get("type")
     if kind == "CharVocab":
-        return CharVocab(state["chars"])
+        # 文字単位の語彙が CharTokenizer にまとまる前の形式（文字の
+        # 一覧だけを持つ）。同じ ID の割り当ての語彙を作る
+        return CharTokenizer.from_chars(state["chars"], TASK_SPECIAL_TOKENS)
     if kind in _TOKENIZER_CLASSES:
-        with tempfile.TemporaryDirectory() as tmp:
-            file = Path(tmp) / "tokenizer.json"
-            file.write_text(state["json"], encoding="utf-8")
-            return _TOKENIZER_CLASSES[kind].load(file)
+        return _TOKENIZER_CLASSES[kind].from_json(
+            state["json"], source=f"保存した {kind}"
+        )
     raise ValueError(f"トークナイザの種類 {kind!r} を知りません。")
 
 
 def save_model(
     path: PathLike,
     model: Transformer | GPT,
-    codec: TextCodec,
+    codec: Tokenizer,
     *,
     meta: dict[str, Any] | None = None,
 ) -> None:
@@ -102,12 +101,36 @@ class LoadedModel:
 
     kind: str  # "seq2seq" か "gpt"
     model: Transformer | GPT
-    codec: TextCodec
+    codec: Tokenizer
     meta: dict[str, Any]
 
 
+def _names(names: set[str]) -> str:
+    return ", ".join(sorted(names))
+
+
+def _config_problem(config_cls: type[Any], values: dict[str, Any]) -> str:
+    """設定の dataclass に渡せない値の説明。渡せるなら空文字列。"""
+    all_fields = fields(config_cls)
+    unknown = set(values) - {f.name for f in all_fields}
+    required = {
+        f.name
+        for f in all_fields
+        if f.default is MISSING and f.default_factory is MISSING
+    }
+    lacking = required - set(values)
+    if unknown:
+        return f"知らない設定: {_names(unknown)}"
+    if lacking:
+        return f"無い設定: {_names(lacking)}"
+    return ""
+
+
 def load_model(path: PathLike, device: str = "cpu") -> LoadedModel:
-    """save_model で保存したモデルを読み、評価モードにして返す。"""
+    """save_model で保存したモデルを読み、評価モードにして返す。
+
+    中身が足りない・形が合わないファイルは CheckpointError にする。
+    """
     state = load_checkpoint(path)
     kind = state.get("kind")
     if kind not in ("seq2seq", "gpt"):
@@ -116,18 +139,30 @@ def load_model(path: PathLike, device: str = "cpu") -> LoadedModel:
             "途中経過を保存した Trainer のチェックポイントなど）。"
             "train-task か train-lm が書いた model.pt を指定してください。"
         )
+    broken = (
+        f"{os.fspath(path)} のモデルの設定か重みが壊れています。"
+        "学習し直してください。"
+    )
+    missing = {"model_config", "tokenizer", "model"} - set(state)
+    if missing:
+        raise CheckpointError(f"{broken}（無いもの: {_names(missing)}）")
+    config_cls = TransformerConfig if kind == "seq2seq" else GPTConfig
+    problem = _config_problem(config_cls, state["model_config"])
+    if problem:
+        raise CheckpointError(f"{broken}（{problem}）")
     try:
         codec = tokenizer_from_state(state["tokenizer"])
-        model: Transformer | GPT
-        if kind == "seq2seq":
-            model = Transformer(TransformerConfig(**state["model_config"]))
-        else:
-            model = GPT(GPTConfig(**state["model_config"]))
+    except ValueError as e:
+        raise CheckpointError(f"{broken}（語彙: {e}）") from e
+    model: Transformer | GPT
+    if kind == "seq2seq":
+        model = Transformer(TransformerConfig(**state["model_config"]))
+    else:
+        model = GPT(GPTConfig(**state["model_config"]))
+    try:
         model.load_state_dict(state["model"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(
-            f"{os.fspath(path)} のモデルの設定か重みが壊れています"
-            f"（{type(e).__name__}）。学習し直してください。"
-        ) from e
+    except RuntimeError as e:
+        # 重みの名前か形が設定と合わない（load_state_dict の例外）
+        raise CheckpointError(f"{broken}（重みが設定と合わない）") from e
     model.to(select_device(device)).eval()
     return LoadedModel(kind, model, codec, dict(state.get("meta", {})))

@@ -42,12 +42,13 @@ from easy_transformer.tasks import (
     EOS_ID,
     PAD_ID,
     TASKS,
-    CharVocab,
     Pair,
     PairDataset,
+    Splits,
     collate,
     make_splits,
 )
+from easy_transformer.tokenizer import CharTokenizer, Tokenizer
 from easy_transformer.training import (
     Trainer,
     make_dataloader,
@@ -193,14 +194,41 @@ class LengthGroupedBatches(Sampler[list[int]]):
     課題では 1.5 倍以上）。塊の中だけで並べるので、バッチの中身は
     エポックごとに変わる。乱数は torch の大域の乱数を使う（Trainer
     がエポックごとに種を決めるので、並びは再現できる）。
+
+    torchrun で動かすと、環境変数 RANK と WORLD_SIZE を読み、混ぜた
+    バッチの列をランクごとに重ならないよう分ける（k 番目のバッチは
+    ランク k mod WORLD_SIZE へ）。どのランクも同じ種から同じ列を
+    作るので、分け方がずれることはない。余りのバッチは捨てて、
+    全ランクのステップ数をそろえる。
     """
 
     def __init__(
-        self, lengths: Sequence[int], batch_size: int, group: int = 50
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        group: int = 50,
+        *,
+        rank: int | None = None,
+        world_size: int | None = None,
     ) -> None:
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.group = group
+        # make_dataloader と同じく、プロセスグループを作る前でも
+        # 使えるように環境変数から読む
+        self.rank = (
+            int(os.environ.get("RANK", "0")) if rank is None else rank
+        )
+        self.world_size = (
+            int(os.environ.get("WORLD_SIZE", "1"))
+            if world_size is None
+            else world_size
+        )
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(
+                f"rank={self.rank} は 0〜{self.world_size - 1} の範囲に"
+                "ありません。RANK と WORLD_SIZE を確かめてください。"
+            )
 
     def _batches(self) -> list[list[int]]:
         order = torch.randperm(len(self.lengths)).tolist()
@@ -219,17 +247,18 @@ class LengthGroupedBatches(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         batches = self._batches()
-        for k in torch.randperm(len(batches)).tolist():
+        shuffled = torch.randperm(len(batches)).tolist()
+        mine = shuffled[self.rank :: self.world_size]
+        for k in mine[: len(self)]:
             yield batches[k]
 
     def __len__(self) -> int:
-        return sum(
-            min(self.batch_size * self.group, len(self.lengths) - i)
-            // self.batch_size
-            for i in range(
-                0, len(self.lengths), self.batch_size * self.group
-            )
+        size = self.batch_size * self.group
+        n_batches = sum(
+            min(size, len(self.lengths) - i) // self.batch_size
+            for i in range(0, len(self.lengths), size)
         )
+        return n_batches // self.world_size
 
 
 def seq2seq_loss(
@@ -252,11 +281,22 @@ def seq2seq_loss(
     )
 
 
+def decode_output(vocab: Tokenizer, ids: Sequence[int]) -> str:
+    """デコーダが作った ID の列を文字列にする。
+
+    最初の ``<eos>`` で止め、``<bos>`` と ``<pad>`` は読み飛ばす
+    （greedy_decode は出し終えた列の残りを ``<eos>`` で埋める）。
+    """
+    ids = list(ids)
+    end = ids.index(EOS_ID) if EOS_ID in ids else len(ids)
+    return vocab.decode(ids[:end], skip_special_tokens=True)
+
+
 @torch.no_grad()
 def predict(
     model: Transformer,
     sources: Sequence[str],
-    vocab: CharVocab,
+    vocab: Tokenizer,
     *,
     max_new_tokens: int,
     batch_size: int = 256,
@@ -288,7 +328,7 @@ def predict(
                 max_new_tokens,
                 padding_mask(src, PAD_ID),
             )
-            outputs.extend(vocab.decode(row) for row in ys)
+            outputs.extend(decode_output(vocab, row.tolist()) for row in ys)
     finally:
         model.train(was_training)
     return outputs
@@ -297,7 +337,7 @@ def predict(
 def exact_match(
     model: Transformer,
     dataset: PairDataset | Sequence[Pair],
-    vocab: CharVocab,
+    vocab: Tokenizer,
     *,
     batch_size: int = 256,
 ) -> float:
@@ -344,7 +384,7 @@ class Seq2SeqResult:
     examples: list[dict[str, str]]
     history: list[dict[str, Any]]
     model: Transformer = field(repr=False)
-    vocab: CharVocab = field(repr=False)
+    vocab: CharTokenizer = field(repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return result_dict(self, skip=("model", "vocab"))
@@ -356,7 +396,7 @@ class Seq2SeqResult:
 
 def _examples(
     model: Transformer,
-    vocab: CharVocab,
+    vocab: Tokenizer,
     pairs: Sequence[Pair],
     split: str,
     n: int,
@@ -374,42 +414,10 @@ def _examples(
     ]
 
 
-def train_seq2seq(
-    task: str,
-    *,
-    config: Seq2SeqConfig | None = None,
-    seed: int = 0,
-    out_dir: PathLike | None = None,
-    device: str = "auto",
-    progress: bool = True,
-) -> Seq2SeqResult:
-    """系列変換の課題を作り、エンコーダ・デコーダを学習して評価する。
-
-    データは tasks.make_splits で seed から作る（学習・検証・テスト・
-    汎化テストの入力は重複しない）。学習中は eval_interval ごとに
-    検証の損失と、検証の先頭 eval_examples 個の完全一致率
-    （val_exact_match）を記録する。学習の後でテストと汎化テストの
-    完全一致率を測る。
-    """
-    _check_task(task)
-    cfg = config or TASK_CONFIGS[task]
-    splits = make_splits(
-        task,
-        seed=seed,
-        n_train=cfg.n_train,
-        n_valid=cfg.n_valid,
-        n_test=cfg.n_test,
-        max_level=cfg.max_level,
-        n_general=cfg.n_general,
-        general_levels=cfg.general_levels,
-        max_len=cfg.max_len,
-    )
-    vocab = splits.vocab()
-    # Trainer も種を固定するが、それはモデルを作った後なので、
-    # 重みの初期値はここで固定する
-    seed_everything(seed)
-    model = Transformer(_transformer_config(cfg, len(vocab)))
-
+def _make_loaders(
+    splits: Splits, vocab: CharTokenizer, cfg: Seq2SeqConfig, seed: int
+) -> tuple[DataLoader[Any], DataLoader[Any]]:
+    """学習と検証の DataLoader を作る。"""
     train_set = PairDataset(splits.train, vocab)
     train_loader: DataLoader[Any]
     if cfg.group_by_length:
@@ -430,39 +438,73 @@ def train_seq2seq(
         drop_last=False,
         collate_fn=_collate_tuple,
     )
+    return train_loader, val_loader
+
+
+def _make_splits(task: str, cfg: Seq2SeqConfig, seed: int) -> Splits:
+    return make_splits(
+        task,
+        seed=seed,
+        n_train=cfg.n_train,
+        n_valid=cfg.n_valid,
+        n_test=cfg.n_test,
+        max_level=cfg.max_level,
+        n_general=cfg.n_general,
+        general_levels=cfg.general_levels,
+        max_len=cfg.max_len,
+    )
+
+
+def train_seq2seq(
+    task: str,
+    *,
+    config: Seq2SeqConfig | None = None,
+    seed: int = 0,
+    out_dir: PathLike | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    resume: bool = False,
+) -> Seq2SeqResult:
+    """系列変換の課題を作り、エンコーダ・デコーダを学習して評価する。
+
+    データは tasks.make_splits で seed から作る（学習・検証・テスト・
+    汎化テストの入力は重複しない）。学習中は eval_interval ごとに
+    検証の損失と、検証の先頭 eval_examples 個の完全一致率
+    （val_exact_match）を記録する。学習の後でテストと汎化テストの
+    完全一致率を測る。out_dir を渡すと、学習の途中経過も
+    ``checkpoint.pt`` に保存する。resume=True なら、そこから続ける。
+    """
+    _check_task(task)
+    cfg = config or TASK_CONFIGS[task]
+    splits = _make_splits(task, cfg, seed)
+    vocab = splits.vocab()
+    # Trainer も種を固定するが、それはモデルを作った後なので、
+    # 重みの初期値はここで固定する
+    seed_everything(seed)
+    model = Transformer(_transformer_config(cfg, vocab.vocab_size))
+    train_loader, val_loader = _make_loaders(splits, vocab, cfg, seed)
     eval_pairs = splits.valid[: cfg.eval_examples]
 
     def eval_fn(_: nn.Module) -> dict[str, float]:
         return {"val_exact_match": exact_match(model, eval_pairs, vocab)}
 
-    train_config = make_train_config(
-        cfg.lr,
-        cfg.min_lr,
-        cfg.warmup_steps,
-        cfg.max_steps,
-        cfg.weight_decay,
-        eval_interval=cfg.eval_interval,
-        eval_batches=cfg.eval_batches,
-        seed=seed,
-        device=device,
-        progress=progress,
-        out_dir=out_dir,
-    )
     trainer = Trainer(
         model,
-        train_config,
+        make_train_config(
+            cfg,
+            betas=(0.9, 0.98),
+            seed=seed,
+            device=device,
+            progress=progress,
+            out_dir=out_dir,
+            resume=resume,
+        ),
         train_loader,
         partial(seq2seq_loss, label_smoothing=cfg.label_smoothing),
         val_data=val_loader,
         eval_fn=eval_fn,
     )
     history, seconds, cpu_seconds = timed_train(trainer)
-
-    general = (
-        exact_match(model, splits.general, vocab)
-        if splits.general
-        else None
-    )
     result = Seq2SeqResult(
         task=task,
         seed=seed,
@@ -472,14 +514,26 @@ def train_seq2seq(
         cpu_seconds=cpu_seconds,
         n_params=count_params(model),
         val_loss=last_value(history, "val_loss"),
-        test_exact_match=exact_match(model, splits.test, vocab),
-        general_exact_match=general,
-        examples=_examples(model, vocab, splits.test, "test", 5)
-        + _examples(model, vocab, splits.general, "general", 5),
         history=history,
         model=model,
         vocab=vocab,
+        **_evaluate_splits(model, vocab, splits),
     )
     if out_dir is not None:
         result.save(out_dir)
     return result
+
+
+def _evaluate_splits(
+    model: Transformer, vocab: CharTokenizer, splits: Splits
+) -> dict[str, Any]:
+    """テストと汎化テストの完全一致率と、それぞれの例 5 つずつ。"""
+    general = splits.general
+    return {
+        "test_exact_match": exact_match(model, splits.test, vocab),
+        "general_exact_match": (
+            exact_match(model, general, vocab) if general else None
+        ),
+        "examples": _examples(model, vocab, splits.test, "test", 5)
+        + _examples(model, vocab, general, "general", 5),
+    }

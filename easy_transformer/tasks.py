@@ -44,6 +44,7 @@ from easy_transformer.minilang import (
     to_rpn,
     unparse,
 )
+from easy_transformer.tokenizer import BOS, EOS, PAD, CharTokenizer
 
 # (入力の文字列, 出力の文字列)
 Pair: TypeAlias = tuple[str, str]
@@ -184,9 +185,9 @@ class Splits:
     test: list[Pair]
     general: list[Pair]
 
-    def vocab(self) -> CharVocab:
+    def vocab(self) -> CharTokenizer:
         """4 つの分割に現れるすべての文字からなる語彙。"""
-        return CharVocab.from_texts(
+        return make_vocab(
             text
             for split in (self.train, self.valid, self.test, self.general)
             for pair in split
@@ -247,51 +248,21 @@ def make_splits(
 # 文字単位の語彙
 # ---------------------------------------------------------------------
 
-PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
-# 特殊トークンを先頭に置くので、ID はどの語彙でも同じになる
+# 特殊トークンを先頭に置くので、ID はどの語彙でも同じになる。
+# 系列変換では語彙にない文字は出てこないので、<unk> は持たない
+TASK_SPECIAL_TOKENS = (PAD, BOS, EOS)
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 
 
-class CharVocab:
-    """1 文字を 1 トークンとする語彙。ID 0〜2 は特殊トークン。"""
+def make_vocab(texts: Iterable[str]) -> CharTokenizer:
+    """テキストに現れる文字すべてからなる、課題の文字単位の語彙。
 
-    def __init__(self, chars: Iterable[str]) -> None:
-        chars = sorted(set(chars))  # 並びを決めて ID を決定的にする
-        if any(len(c) != 1 for c in chars):
-            raise ValueError("語彙の要素は 1 文字にしてください")
-        self.itos: list[str] = [PAD, BOS, EOS, *chars]
-        self.stoi: dict[str, int] = {s: i for i, s in enumerate(self.itos)}
-
-    @classmethod
-    def from_texts(cls, texts: Iterable[str]) -> CharVocab:
-        """テキストに現れる文字すべてからなる語彙を作る。"""
-        return cls(c for text in texts for c in text)
-
-    def __len__(self) -> int:
-        return len(self.itos)
-
-    def encode(self, text: str) -> list[int]:
-        """文字列を ID の列にする（特殊トークンは付けない）。"""
-        try:
-            return [self.stoi[c] for c in text]
-        except KeyError as e:
-            raise ValueError(f"語彙にない文字 {e.args[0]!r}") from e
-
-    def decode(self, ids: Iterable[int] | Tensor) -> str:
-        """ID の列を文字列に戻す。
-
-        <pad> と <bos> は読み飛ばし、最初の <eos> で止める。
-        モデルが生成した列をそのまま渡せるようにするためである。
-        """
-        if isinstance(ids, Tensor):
-            ids = ids.tolist()
-        chars = []
-        for i in ids:
-            if i == EOS_ID:
-                break
-            if i not in (PAD_ID, BOS_ID):
-                chars.append(self.itos[i])
-        return "".join(chars)
+    ID 0〜2 は ``<pad>``・``<bos>``・``<eos>``、その後に文字が
+    コードポイント順に並ぶ。語彙にない文字の encode は ValueError。
+    """
+    return CharTokenizer.from_chars(
+        (c for text in texts for c in text), TASK_SPECIAL_TOKENS
+    )
 
 
 # ---------------------------------------------------------------------
@@ -306,7 +277,7 @@ class PairDataset(Dataset[tuple[Tensor, Tensor]]):
     デコーダの入力は tgt[:-1]、予測の正解は tgt[1:] になる。
     """
 
-    def __init__(self, pairs: Sequence[Pair], vocab: CharVocab) -> None:
+    def __init__(self, pairs: Sequence[Pair], vocab: CharTokenizer) -> None:
         self.pairs = list(pairs)
         self.vocab = vocab
 
@@ -344,7 +315,7 @@ def collate(items: Sequence[tuple[Tensor, Tensor]]) -> Batch:
     )
 
 
-def make_batch(pairs: Sequence[Pair], vocab: CharVocab) -> Batch:
+def make_batch(pairs: Sequence[Pair], vocab: CharTokenizer) -> Batch:
     """(入力, 出力) の組の列を 1 つのバッチにする。"""
     dataset = PairDataset(pairs, vocab)
     return collate([dataset[i] for i in range(len(dataset))])
@@ -427,40 +398,20 @@ def acceptance_rate(texts: Iterable[str]) -> float:
     （未定義の変数や 0 除算は問わない）。空行も受理しない。
     生成したテキストは split_programs で行に分けてから渡す。
     """
-    results = [_accepts(t) for t in texts]
+    results = [accepts(t) for t in texts]
     if not results:
         raise ValueError("テキストが 1 つもありません")
     return sum(results) / len(results)
 
 
-def _accepts(text: str) -> bool:
+def accepts(text: str) -> bool:
+    """text を 1 つのプログラムとしてパーサが受理するか。
+
+    字句解析か構文解析でエラーになれば False（未定義の変数や 0 除算は
+    問わない）。
+    """
     try:
         parse(text)
     except MiniLangError:
         return False
     return True
-
-
-class LMDataset(Dataset[tuple[Tensor, Tensor]]):
-    """コーパスから長さ block_size の (x, y) を切り出す。
-
-    i 番目の例はコーパスの i 文字目から始まる窓で、y は x を 1 文字
-    ずらしたもの（x[t] の次の文字が y[t]）。
-    """
-
-    def __init__(
-        self, text: str, vocab: CharVocab, block_size: int
-    ) -> None:
-        self.ids = torch.tensor(vocab.encode(text))
-        self.block_size = block_size
-        if len(self.ids) <= block_size:
-            raise ValueError("コーパスが block_size より短すぎます")
-
-    def __len__(self) -> int:
-        return len(self.ids) - self.block_size
-
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
-        if not 0 <= i < len(self):
-            raise IndexError(i)
-        window = self.ids[i : i + self.block_size + 1]
-        return window[:-1], window[1:]

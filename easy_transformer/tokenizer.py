@@ -32,16 +32,24 @@ TokenizerT = TypeVar("TokenizerT", bound="Tokenizer")
 Pair = tuple[str, str]
 
 
-def _read_json(path: PathLike, expected: str) -> Any:
-    """JSON を読む。壊れていれば直し方の分かる ValueError にする。"""
-    text = Path(path).read_text(encoding="utf-8")
+def _parse_json(text: str, source: str, expected: str) -> Any:
+    """JSON の文字列を読む。壊れていれば直し方の分かる ValueError にする。
+
+    source はエラーで示す出どころ（ファイルの名前など）。
+    """
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise ValueError(
-            f"{os.fspath(path)} は JSON として読めません（{e}）。"
+            f"{source} は JSON として読めません（{e}）。"
             f"{expected}を指定してください。"
         ) from e
+
+
+def _read_json(path: PathLike, expected: str) -> Any:
+    """JSON のファイルを読む（エラーは _parse_json と同じ）。"""
+    text = Path(path).read_text(encoding="utf-8")
+    return _parse_json(text, os.fspath(path), expected)
 
 
 # ---------------------------------------------------------------------
@@ -85,8 +93,16 @@ class Tokenizer(ABC):
             )
         return [self.token_to_id[t] for t in self.tokenize(text)]
 
-    def decode(self, ids: Iterable[int]) -> str:
-        """ID の列をテキストに戻す。語彙にない ID は ValueError。"""
+    def decode(
+        self, ids: Iterable[int], *, skip_special_tokens: bool = False
+    ) -> str:
+        """ID の列をテキストに戻す。語彙にない ID は ValueError。
+
+        skip_special_tokens=True なら、特殊トークンを読み飛ばす（モデルが
+        作った列から、``<bos>`` や ``<pad>`` を除いて文字列にするとき）。
+        """
+        specials = self.special_tokens.values()
+        skip = set(specials) if skip_special_tokens else set()
         tokens = []
         for i in ids:
             # numpy や torch の整数も受け付けるが、負の ID は許さない
@@ -99,7 +115,8 @@ class Tokenizer(ABC):
                     f"{self.vocab_size} で、ID は 0〜{last}）。別の語彙で"
                     "作った ID の列を渡していないか確かめてください。"
                 )
-            tokens.append(self.id_to_token[i])
+            if i not in skip:
+                tokens.append(self.id_to_token[i])
         return self.detokenize(tokens)
 
     def _set_vocab(self, tokens: Iterable[str]) -> None:
@@ -128,26 +145,30 @@ class Tokenizer(ABC):
 
     # -- 保存と読み込み（JSON。語彙は ID の順に並べて書く） ----------------
 
-    def save(self, path: PathLike) -> None:
-        """語彙と設定を、人が読める JSON で保存する。"""
+    def to_json(self) -> str:
+        """語彙と設定を、人が読める JSON の文字列にする。"""
         state = {
             "type": type(self).__name__,
             "vocab": self.id_to_token,
             "special_tokens": list(self.special_tokens),
             **self._extra_state(),
         }
-        text = json.dumps(state, ensure_ascii=False, indent=1)
-        Path(path).write_text(text + "\n", encoding="utf-8")
+        return json.dumps(state, ensure_ascii=False, indent=1) + "\n"
 
     @classmethod
-    def load(cls: type[TokenizerT], path: PathLike) -> TokenizerT:
-        """`save` で保存したファイルから作り直す。"""
+    def from_json(
+        cls: type[TokenizerT], text: str, *, source: str = "JSON の文字列"
+    ) -> TokenizerT:
+        """`to_json` の文字列から作り直す。
+
+        source はエラーのメッセージで示す出どころ（ファイルの名前など）。
+        """
         name = cls.__name__
-        state = _read_json(path, f"{name}.save で保存したファイル")
+        state = _parse_json(text, source, f"{name}.save で保存したファイル")
         found = state.get("type") if isinstance(state, dict) else None
         if found != name:
             raise ValueError(
-                f"{os.fspath(path)} は {name} の保存ファイルではありません"
+                f"{source} は {name} の保存ファイルではありません"
                 f"（type は {found!r}）。保存したクラスの load で"
                 "読み込んでください。"
             )
@@ -155,7 +176,7 @@ class Tokenizer(ABC):
         specials = state.get("special_tokens", [])
         if not _is_str_list(vocab) or not _is_str_list(specials):
             raise ValueError(
-                f"{os.fspath(path)} の vocab と special_tokens は文字列の"
+                f"{source} の vocab と special_tokens は文字列の"
                 "リストでなければなりません。ファイルが壊れていないか"
                 "確かめてください。"
             )
@@ -164,6 +185,16 @@ class Tokenizer(ABC):
         tokenizer._load_extra_state(state)
         tokenizer._set_special_tokens(specials)
         return tokenizer
+
+    def save(self, path: PathLike) -> None:
+        """`to_json` の文字列をファイルに書く。"""
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def load(cls: type[TokenizerT], path: PathLike) -> TokenizerT:
+        """`save` で保存したファイルから作り直す。"""
+        text = Path(path).read_text(encoding="utf-8")
+        return cls.from_json(text, source=os.fspath(path))
 
     def _extra_state(self) -> dict[str, Any]:
         """語彙のほかに保存するもの（派生クラスが足す）。"""
@@ -199,6 +230,14 @@ class VocabTokenizer(Tokenizer):
     def split(self, text: str) -> list[str]:
         """テキストを単位に切り出す（語彙は見ない）。"""
 
+    def __init__(
+        self, special_tokens: Sequence[str] = SPECIAL_TOKENS
+    ) -> None:
+        super().__init__()
+        # train が語彙の先頭に置く特殊トークン。<unk> が無ければ、
+        # 語彙にない単位は ValueError にする
+        self.special_token_names = tuple(special_tokens)
+
     def reserved_tokens(self, counts: Counter[str]) -> list[str]:
         """出現回数によらず語彙に入れるトークン（既定ではない）。"""
         return []
@@ -211,8 +250,8 @@ class VocabTokenizer(Tokenizer):
     ) -> None:
         """コーパスから語彙を作る。
 
-        語彙は、特殊トークン（`SPECIAL_TOKENS` の順）、`reserved_tokens`、
-        コーパスの単位の順に並ぶ。コーパスの単位は出現回数の多い順で、
+        語彙は、特殊トークン（`special_token_names` の順）、
+        `reserved_tokens`、コーパスの単位の順に並ぶ。コーパスの単位は出現回数の多い順で、
         同数なら文字列の小さい順（コードポイント順）。出現回数が
         `min_freq` 未満の単位は入れない。`max_vocab_size` は特殊トークン
         を含めた語彙の大きさの上限。この並べ方は Hugging Face tokenizers
@@ -229,7 +268,7 @@ class VocabTokenizer(Tokenizer):
                 "学習コーパスが空です（単位が 1 つも切り出せません"
                 "でした）。空でないテキストを渡してください。"
             )
-        fixed = [*SPECIAL_TOKENS, *self.reserved_tokens(counts)]
+        fixed = [*self.special_token_names, *self.reserved_tokens(counts)]
         vocab = list(dict.fromkeys(fixed))  # 重複を除き、順は保つ
         if max_vocab_size is not None and max_vocab_size < len(vocab):
             raise ValueError(
@@ -241,11 +280,25 @@ class VocabTokenizer(Tokenizer):
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         vocab += [u for u, n in ranked if n >= min_freq and u not in known]
         self._set_vocab(vocab[:max_vocab_size])
-        self._set_special_tokens(SPECIAL_TOKENS)
+        self._set_special_tokens(self.special_token_names)
+
+    def _set_special_tokens(self, tokens: Iterable[str]) -> None:
+        super()._set_special_tokens(tokens)
+        self.special_token_names = tuple(self.special_tokens)
 
     def tokenize(self, text: str) -> list[str]:
         known = self.token_to_id
-        return [u if u in known else UNK for u in self.split(text)]
+        if UNK in self.special_tokens:
+            return [u if u in known else UNK for u in self.split(text)]
+        units = self.split(text)
+        for u in units:
+            if u not in known:
+                raise ValueError(
+                    f"{u!r} は語彙にありません（<unk> を持たない語彙"
+                    "なので、語彙にない単位を表せません）。語彙を作った"
+                    "テキストにある単位だけを使ってください。"
+                )
+        return units
 
 
 class WhitespaceTokenizer(VocabTokenizer):
@@ -262,7 +315,34 @@ class WhitespaceTokenizer(VocabTokenizer):
 
 
 class CharTokenizer(VocabTokenizer):
-    """1 文字（Unicode のコードポイント）を 1 トークンにする。"""
+    """1 文字（Unicode のコードポイント）を 1 トークンにする。
+
+    特殊トークンは作るときに選べる。既定は `SPECIAL_TOKENS` の 4 つ。
+    系列変換の課題の語彙（tasks.make_vocab）は ``<pad>``・``<bos>``・
+    ``<eos>`` の 3 つで、``<unk>`` を持たない。
+    """
+
+    @classmethod
+    def from_chars(
+        cls,
+        chars: Iterable[str],
+        special_tokens: Sequence[str] = SPECIAL_TOKENS,
+    ) -> CharTokenizer:
+        """特殊トークンと chars の文字（コードポイント順）からなる語彙。
+
+        train と違い、出現回数は見ない。同じ文字の集合からはいつも同じ
+        ID の割り当てになる。
+        """
+        unique = sorted(set(chars))
+        if any(len(c) != 1 for c in unique):
+            raise ValueError(
+                "語彙の要素は 1 文字にしてください（文字列を渡すときは、"
+                "その文字の集まりとして読みます）。"
+            )
+        tokenizer = cls(special_tokens)
+        tokenizer._set_vocab([*special_tokens, *unique])
+        tokenizer._set_special_tokens(special_tokens)
+        return tokenizer
 
     def split(self, text: str) -> list[str]:
         return list(text)

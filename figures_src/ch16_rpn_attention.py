@@ -16,11 +16,13 @@ from torch import Tensor, nn
 from easy_transformer.attention import MultiHeadAttention, padding_mask
 from easy_transformer.model_io import load_model
 from easy_transformer.seq2seq_experiment import (
+    decode_output,
     predict,
     seq2seq_config,
     train_seq2seq,
 )
-from easy_transformer.tasks import BOS_ID, EOS_ID, PAD_ID, CharVocab
+from easy_transformer.tasks import BOS_ID, EOS_ID, PAD_ID
+from easy_transformer.tokenizer import CharTokenizer
 from easy_transformer.transformer import Transformer
 from easy_transformer.viz import plot_attention_heads
 
@@ -29,11 +31,11 @@ MODEL = ROOT / "benchmarks" / "results" / "rpn_model.pt"
 SOURCE = "x*(y+3)-z/2"
 
 
-def load_rpn_model() -> tuple[Transformer, CharVocab]:
+def load_rpn_model() -> tuple[Transformer, CharTokenizer]:
     if MODEL.exists():
         loaded = load_model(MODEL)
         assert isinstance(loaded.model, Transformer)
-        assert isinstance(loaded.codec, CharVocab)
+        assert isinstance(loaded.codec, CharTokenizer)
         return loaded.model, loaded.codec
     config = seq2seq_config("rpn", tiny=True, max_steps=30)
     result = train_seq2seq(
@@ -82,7 +84,7 @@ def main() -> None:
     weights = cross_attention(model, src, tgt)
     # デコーダの t 番目の位置は、出力の t 番目の文字を作る
     produced = [*output, "<eos>"]
-    assert vocab.decode([*tgt[0].tolist(), EOS_ID]) == output
+    assert decode_output(vocab, [*tgt[0].tolist(), EOS_ID]) == output
     fig = plot_attention_heads(
         weights[-1],
         tokens_q=[c if c != " " else "␣" for c in produced],

@@ -9,12 +9,17 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from torch import Tensor
 
-from easy_transformer._experiment import METRICS_FILE, RESULT_FILE
+from easy_transformer._experiment import (
+    CHECKPOINT_FILE,
+    METRICS_FILE,
+    RESULT_FILE,
+)
 from easy_transformer.checkpoint import CheckpointError, save_checkpoint
 from easy_transformer.gpt import GPT, GPTConfig
 from easy_transformer.lm_experiment import (
@@ -24,12 +29,15 @@ from easy_transformer.lm_experiment import (
     TINY_TEXT_SAMPLING,
     generate_text,
     random_windows,
+    score_programs,
     train_minilang_lm,
     train_text_lm,
 )
 from easy_transformer.model_io import MODEL_FILE, load_model, save_model
 from easy_transformer.seq2seq_experiment import (
     TASK_CONFIGS,
+    LengthGroupedBatches,
+    decode_output,
     exact_match,
     predict,
     seq2seq_config,
@@ -39,17 +47,17 @@ from easy_transformer.tasks import (
     BOS_ID,
     EOS_ID,
     TASKS,
-    CharVocab,
     PairDataset,
+    make_vocab,
 )
 from easy_transformer.tokenizer import ByteLevelBPETokenizer, CharTokenizer
-from easy_transformer.training import read_metrics
+from easy_transformer.training import Trainer, read_metrics
 from easy_transformer.transformer import Transformer, TransformerConfig
 
-VOCAB = CharVocab("0123456789")
+VOCAB = make_vocab(["0123456789"])
 
 
-def tiny_transformer(vocab_size: int = len(VOCAB)) -> Transformer:
+def tiny_transformer(vocab_size: int = VOCAB.vocab_size) -> Transformer:
     torch.manual_seed(0)
     config = TransformerConfig(
         vocab_size,
@@ -82,7 +90,8 @@ class FixedOutputs(Transformer):
     ) -> Tensor:
         rows = []
         for row in src:
-            text = VOCAB.decode(row)  # パディングは decode が読み飛ばす
+            # パディングは読み飛ばす
+            text = VOCAB.decode(row.tolist(), skip_special_tokens=True)
             ids = [bos_id, *VOCAB.encode(self.answers[text]), eos_id]
             # 本物と同じく、max_new_tokens で打ち切る
             ids = ids[: 1 + max_new_tokens]
@@ -160,8 +169,9 @@ def test_train_seq2seq_writes_metrics_result_and_model(
     loaded = load_model(tmp_path / MODEL_FILE)
     assert loaded.kind == "seq2seq"
     assert isinstance(loaded.model, Transformer)
-    assert isinstance(loaded.codec, CharVocab)
-    assert loaded.codec.itos == result.vocab.itos
+    assert isinstance(loaded.codec, CharTokenizer)
+    assert loaded.codec.id_to_token == result.vocab.id_to_token
+    assert loaded.codec.special_tokens == result.vocab.special_tokens
     assert loaded.meta["test_exact_match"] == result.test_exact_match
     sources = [e["input"] for e in result.examples]
     assert predict(
@@ -195,7 +205,8 @@ def test_train_minilang_lm(tmp_path: Path) -> None:
     assert saved["acceptance_rate"] == result.acceptance_rate
     loaded = load_model(tmp_path / MODEL_FILE)
     assert loaded.kind == "gpt"
-    assert isinstance(loaded.codec, CharVocab)
+    assert isinstance(loaded.codec, CharTokenizer)
+    assert result.steps == TINY_MINILANG_LM_CONFIG.max_steps
 
 
 @pytest.mark.parametrize(
@@ -240,11 +251,11 @@ def test_random_windows_shifts_targets_by_one() -> None:
 
 
 def test_generate_text_beyond_block_size_is_deterministic() -> None:
-    vocab = CharVocab("ab\n")
+    vocab = make_vocab(["ab\n"])
     torch.manual_seed(0)
     model = GPT(
         GPTConfig(
-            vocab_size=len(vocab),
+            vocab_size=vocab.vocab_size,
             block_size=8,
             n_layers=1,
             n_heads=1,
@@ -288,3 +299,140 @@ def test_greedy_decode_stub_matches_real_shapes() -> None:
     assert fake.shape[0] == real.shape[0]
     assert fake.shape[1] <= 1 + 4 and real.shape[1] <= 1 + 4
     assert (fake[:, 0] == BOS_ID).all() and (real[:, 0] == BOS_ID).all()
+
+
+def test_length_grouped_batches_split_across_ranks() -> None:
+    """torchrun の各ランクは、重ならないバッチを同じ数だけ受け取る。"""
+    lengths = [i % 17 for i in range(1000)]
+    world = 3
+
+    def batches(rank: int) -> list[list[int]]:
+        torch.manual_seed(0)  # どのランクも同じ種（Trainer と同じ）
+        sampler = LengthGroupedBatches(
+            lengths, batch_size=8, group=5, rank=rank, world_size=world
+        )
+        out = list(sampler)
+        assert len(out) == len(sampler)
+        return out
+
+    single = LengthGroupedBatches(lengths, batch_size=8, group=5)
+    per_rank = [batches(r) for r in range(world)]
+    assert {len(b) for b in per_rank} == {len(single) // world}
+    seen = [i for b in per_rank for batch in b for i in batch]
+    assert len(seen) == len(set(seen))  # ランクの間で重ならない
+    # 1 プロセスのときと同じ列を、k 番目のバッチはランク k mod 3 へ配る
+    torch.manual_seed(0)
+    whole = list(single)
+    n = len(single) // world
+    for rank in range(world):
+        assert per_rank[rank] == whole[rank::world][:n]
+
+
+def test_length_grouped_batches_reads_torchrun_env(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    sampler = LengthGroupedBatches([1] * 64, batch_size=4, group=2)
+    assert (sampler.rank, sampler.world_size) == (1, 2)
+    assert len(sampler) == 8
+    monkeypatch.setenv("RANK", "2")
+    with pytest.raises(ValueError, match="rank=2 は 0〜1 の範囲"):
+        LengthGroupedBatches([1] * 64, batch_size=4)
+
+
+def test_decode_output_stops_at_eos() -> None:
+    ids = [BOS_ID, *VOCAB.encode("12"), EOS_ID, *VOCAB.encode("3"), EOS_ID]
+    assert decode_output(VOCAB, ids) == "12"
+    assert decode_output(VOCAB, [BOS_ID, *VOCAB.encode("45")]) == "45"
+
+
+def test_load_model_reads_old_char_vocab_format(tmp_path: Path) -> None:
+    """CharVocab の頃に保存した model.pt（文字の一覧だけ）も読める。"""
+    path = tmp_path / "old.pt"
+    model = tiny_transformer()
+    save_model(path, model, VOCAB)
+    state = torch.load(path, weights_only=True)
+    state["tokenizer"] = {"type": "CharVocab", "chars": list("0123456789")}
+    save_checkpoint(path, state)
+    loaded = load_model(path)
+    assert loaded.codec.id_to_token == VOCAB.id_to_token
+    assert loaded.codec.special_tokens == VOCAB.special_tokens
+
+
+def test_load_model_reports_what_is_broken(tmp_path: Path) -> None:
+    path = tmp_path / "model.pt"
+    save_model(path, tiny_transformer(), VOCAB)
+    state = torch.load(path, weights_only=True)
+    del state["tokenizer"]
+    save_checkpoint(path, state)
+    with pytest.raises(CheckpointError, match="無いもの: tokenizer"):
+        load_model(path)
+    state = torch.load(path, weights_only=True)
+    state["tokenizer"] = {"type": "CharTokenizer", "json": "{"}
+    state["model_config"]["n_experts"] = 4
+    save_checkpoint(path, state)
+    with pytest.raises(CheckpointError, match="知らない設定: n_experts"):
+        load_model(path)
+    del state["model_config"]["n_experts"]
+    save_checkpoint(path, state)
+    with pytest.raises(CheckpointError, match="JSON として読めません"):
+        load_model(path)
+
+
+def test_score_programs() -> None:
+    lines = ["x = 1; x", "x = 1; x", "y", "1 +", "1 / 0"]
+    scores = score_programs(lines, known={"x = 1; x"})
+    assert scores["n_generated_programs"] == 5
+    assert scores["acceptance_rate"] == 4 / 5  # "1 +" だけ受理しない
+    assert scores["novel_rate"] == 2 / 4  # "y" と "1 / 0"
+    # "y"（未定義）と "1 / 0"（0 除算）はパースできても評価で止まる
+    assert scores["run_rate"] == 2 / 5
+
+
+def test_train_text_lm_resume_continues_from_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """途中で止まっても resume=True で続けられ、止めずに学習した結果と同じ。"""
+    text_file = tmp_path / "text.txt"
+    text_file.write_text("to be or not to be, that is it.\n" * 30, "utf-8")
+    config = replace(TINY_LM_CONFIG, max_steps=8, eval_interval=2)
+    args: dict[str, Any] = {
+        "config": config,
+        "progress": False,
+        "sampling": replace(TINY_TEXT_SAMPLING, max_new_tokens=0),
+    }
+    fresh = train_text_lm(text_file, out_dir=tmp_path / "fresh", **args)
+
+    # 5 ステップ目で止める（途中経過は 4 ステップ目のものが残る）
+    original = Trainer.train_step
+
+    def stop_at_5(self: Trainer) -> Any:
+        if self.step == 5:
+            raise KeyboardInterrupt
+        return original(self)
+
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        m.setattr(Trainer, "train_step", stop_at_5)
+        with pytest.raises(KeyboardInterrupt):
+            train_text_lm(text_file, out_dir=out, **args)
+    assert (out / CHECKPOINT_FILE).exists()
+    assert not (out / MODEL_FILE).exists()
+
+    resumed = train_text_lm(text_file, out_dir=out, resume=True, **args)
+    assert resumed.steps == 8
+
+    # 記録は最初のステップから（再開の前の分も指標のファイルから読む）。
+    # train_loss は前回の記録からの平均で、再開をまたぐ区間は平均の
+    # 範囲が違うので、検証の損失で比べる
+    def losses(history: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [
+            (r["step"], r["val_loss"]) for r in history if "val_loss" in r
+        ]
+
+    assert losses(resumed.history) == losses(fresh.history)
+    for a, b in zip(
+        resumed.model.parameters(), fresh.model.parameters(), strict=True
+    ):
+        assert torch.equal(a, b)

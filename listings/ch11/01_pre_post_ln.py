@@ -70,8 +70,8 @@ def _train(
     vocab = splits.vocab()
     torch.manual_seed(seed)
     config = TransformerConfig(
-        src_vocab_size=len(vocab),
-        tgt_vocab_size=len(vocab),
+        src_vocab_size=vocab.vocab_size,
+        tgt_vocab_size=vocab.vocab_size,
         d_model=32,
         n_heads=4,
         n_encoder_layers=n_layers,
