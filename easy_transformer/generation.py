@@ -278,42 +278,15 @@ def beam_search(
     Returns:
         最良の列。prefix を含む 1 次元テンソル。
     """
-    if beam_size < 1:
-        raise ValueError(
-            "beam_size は 1 以上にしてください"
-            f"（受け取った値: {beam_size}）。"
-        )
-    if max_new_tokens < 0:
-        raise ValueError(
-            "max_new_tokens は 0 以上にしてください"
-            f"（受け取った値: {max_new_tokens}）。"
-        )
-    if prefix.dim() != 1:
-        raise ValueError(
-            f"prefix は (seq,) の 1 本の列にしてください（受け取った形: "
-            f"{tuple(prefix.shape)}）。(1, seq) なら prefix[0] を渡して"
-            "ください。"
-        )
-
+    _check_beam_args(prefix, beam_size, max_new_tokens)
     beams = prefix.unsqueeze(0)  # (生きているビームの数, seq)
     sums = torch.zeros(1)  # 各ビームの対数確率の和
     best: Tensor | None = None
     best_score = -math.inf
     for step in range(1, max_new_tokens + 1):
         log_probs = step_fn(beams)
-        if log_probs.dim() != 2 or log_probs.shape[0] != beams.shape[0]:
-            raise ValueError(
-                f"step_fn は ({beams.shape[0]}, vocab) の対数確率を返して"
-                f"ください（返った形: {tuple(log_probs.shape)}）。"
-                "モデルの出力が (beams, seq, vocab) なら "
-                "[:, -1].log_softmax(-1) を取ってください。"
-            )
+        _check_step_output(log_probs, beams.shape[0], eos_id)
         vocab = log_probs.shape[1]
-        if eos_id is not None and not 0 <= eos_id < vocab:
-            raise ValueError(
-                f"eos_id は 0 以上 {vocab} 未満にしてください"
-                f"（受け取った値: {eos_id}）。"
-            )
         # cand[b, v]: ビーム b にトークン v を足した候補の対数確率の和
         cand = sums.to(log_probs)[:, None] + log_probs
 
@@ -342,11 +315,63 @@ def beam_search(
             [beams[flat // vocab], (flat % vocab)[:, None].to(beams)], dim=1
         )
 
-        # 和は伸ばすほど下がるので、完成時のスコアの上限は
-        # 「今の和 / 最も有利な長さ ** length_penalty」。
-        # 上限の計算を scores と同じ型の演算にして、丸めの向きもそろえる。
-        longest = max_new_tokens if length_penalty > 0 else step + 1
-        bound = float(sums.max() / longest**length_penalty)
+        bound = _score_bound(sums, step, max_new_tokens, length_penalty)
         if best is not None and best_score >= bound:
             break
     return prefix.clone() if best is None else best
+
+
+def _check_beam_args(
+    prefix: Tensor, beam_size: int, max_new_tokens: int
+) -> None:
+    """beam_search の引数を確かめる。"""
+    if beam_size < 1:
+        raise ValueError(
+            "beam_size は 1 以上にしてください"
+            f"（受け取った値: {beam_size}）。"
+        )
+    if max_new_tokens < 0:
+        raise ValueError(
+            "max_new_tokens は 0 以上にしてください"
+            f"（受け取った値: {max_new_tokens}）。"
+        )
+    if prefix.dim() != 1:
+        raise ValueError(
+            f"prefix は (seq,) の 1 本の列にしてください（受け取った形: "
+            f"{tuple(prefix.shape)}）。(1, seq) なら prefix[0] を渡して"
+            "ください。"
+        )
+
+
+def _check_step_output(
+    log_probs: Tensor, n_beams: int, eos_id: int | None
+) -> None:
+    """step_fn の返した対数確率の形と、eos_id が語彙に入るかを確かめる。"""
+    if log_probs.dim() != 2 or log_probs.shape[0] != n_beams:
+        raise ValueError(
+            f"step_fn は ({n_beams}, vocab) の対数確率を返して"
+            f"ください（返った形: {tuple(log_probs.shape)}）。"
+            "モデルの出力が (beams, seq, vocab) なら "
+            "[:, -1].log_softmax(-1) を取ってください。"
+        )
+    vocab = log_probs.shape[1]
+    if eos_id is not None and not 0 <= eos_id < vocab:
+        raise ValueError(
+            f"eos_id は 0 以上 {vocab} 未満にしてください"
+            f"（受け取った値: {eos_id}）。"
+        )
+
+
+def _score_bound(
+    sums: Tensor, step: int, max_new_tokens: int, length_penalty: float
+) -> float:
+    """生きているビームを完成させたときのスコアの上限。
+
+    対数確率の和は伸ばすほど下がるので、上限は
+    「今の和の最大 / 最も有利な長さ ** length_penalty」。
+    最も有利な長さは、length_penalty > 0 なら最長の max_new_tokens、
+    そうでなければ最短の step + 1。上限の計算を完成した仮説のスコアと
+    同じ型の演算にして、丸めの向きもそろえる。
+    """
+    longest = max_new_tokens if length_penalty > 0 else step + 1
+    return float(sums.max() / longest**length_penalty)
