@@ -29,6 +29,16 @@ copyright_holder = author
 license_code = "MIT"
 license_text = "CC BY 4.0"
 language = "ja"
+# PDF の文書情報のキーワード
+book_keywords = [
+    "Transformer",
+    "大規模言語モデル",
+    "LLM",
+    "注意機構",
+    "深層学習",
+    "PyTorch",
+    "コンパイラ",
+]
 
 
 def _git(*args: str) -> str:
@@ -68,6 +78,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx.ext.imgmath",
     "bookext",
+    "jasearch",
 ]
 root_doc = "index"
 source_suffix = {".md": "markdown"}
@@ -196,6 +207,20 @@ def _latex_escape(text: str) -> str:
 
 
 _titlepage = rf"""
+\hypersetup{{
+  pdftitle={{{_latex_escape(book_title)}――{_latex_escape(book_subtitle)}}},
+  pdfauthor={{{_latex_escape(author)}}},
+  pdfsubject={{{_latex_escape(book_subtitle)}}},
+  pdfkeywords={{{_latex_escape(", ".join(book_keywords))}}},
+  pdflang={{ja}}}}
+% 表紙（EPUB と同じ絵を figures_src/cover.py が PDF でも書き出す）と、その裏の白紙
+\begin{{titlepage}}
+  \thispagestyle{{empty}}
+  \AddToShipoutPictureBG*{{\AtPageLowerLeft{{%
+    \includegraphics[width=\paperwidth,height=\paperheight]{{cover.pdf}}}}}}
+  \mbox{{}}
+\end{{titlepage}}
+\clearpage\thispagestyle{{empty}}\mbox{{}}\clearpage
 \begin{{titlepage}}
   \thispagestyle{{empty}}
   \vspace*{{0.18\textheight}}
@@ -248,6 +273,7 @@ latex_elements = {
 """,
     "preamble": r"""
 \usepackage{amsmath,amssymb,bm}
+\usepackage{eso-pic}
 \usepackage{bookpreamble}
 """,
     "maketitle": _titlepage,
@@ -256,7 +282,10 @@ latex_elements = {
     # 奥付は索引の後（本の最後のページ）に置く
     "printindex": r"\printindex" + _colophon,
 }
-latex_additional_files.append("book/_latex/bookpreamble.sty")
+latex_additional_files += [
+    "book/_latex/bookpreamble.sty",
+    "book/_generated/figures/cover.pdf",
+]
 
 # 前付け・付録として扱う文書（bookext が LaTeX の \frontmatter・\appendix を入れる）
 book_frontmatter = ["frontmatter/preface", "frontmatter/setup"]
