@@ -63,7 +63,8 @@ def main() -> None:
         va="center",
         fontsize=11,
     )
-    FigureWriter(__file__).save(fig, formats=("png",))
+    # PNG は EPUB の表紙、PDF は PDF 版の表紙（conf.py の _titlepage）
+    FigureWriter(__file__).save(fig, formats=("png", "pdf"))
 
 
 if __name__ == "__main__":
