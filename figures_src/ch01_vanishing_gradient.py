@@ -28,7 +28,8 @@ STYLES = {
 def main() -> None:
     seed_everything(0)
     torch.set_num_threads(1)
-    # float32 では RNN の勾配が距離 60 あたりで 0 にアンダーフローするので、
+    # float32 では、距離 60 あたりから、勾配の成分は表せても、ノルムを
+    # 求める途中の 2 乗（1e-46 ほど）がアンダーフローして 0 になる。
     # 図では倍精度で計算して減り方を最後まで描く
     torch.set_default_dtype(torch.float64)
     vg = load_listing("ch01/02_vanishing_gradient.py")
