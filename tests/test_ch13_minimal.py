@@ -14,79 +14,24 @@ import pytest
 import torch
 from torch import nn
 
-from easy_transformer.gpt import GPT, GPTConfig
+from easy_transformer.gpt import GPT
 
 cfg = importlib.import_module("listings.ch13.01_config")
 mini = importlib.import_module("listings.ch13.05_model")
 tr = importlib.import_module("listings.ch13.06_train")
 
-# 縮小版の 1 層の名前 → 完成品の名前
-LAYER_NAMES = {
-    "ln1": "self_attn_res.norm",
-    "attn.q": "self_attn.q_proj",
-    "attn.k": "self_attn.k_proj",
-    "attn.v": "self_attn.v_proj",
-    "attn.proj": "self_attn.out_proj",
-    "ln2": "ffn_res.norm",
-    "mlp.up": "ffn.fc1",
-    "mlp.down": "ffn.fc2",
-}
-TOP_NAMES = {
-    "emb.tok.table.weight": "tok_emb.embed.weight",
-    "emb.pos.weight": "pos_emb.embed.weight",
-    "ln_f.weight": "norm.weight",
-    "ln_f.bias": "norm.bias",
-    "head.weight": "lm_head.weight",
-}
+cmp = importlib.import_module("listings.ch13.07_compare")
+name_map = cmp.name_map
+package_config = cmp.package_config
 
 CONFIG = cfg.Config(
     vocab_size=13, block_size=24, d_model=32, n_heads=4, n_layers=3
 )
 
 
-def name_map(n_layers: int) -> dict[str, str]:
-    names = dict(TOP_NAMES)
-    for i in range(n_layers):
-        for ours, theirs in LAYER_NAMES.items():
-            for kind in ("weight", "bias"):
-                names[f"blocks.{i}.{ours}.{kind}"] = (
-                    f"blocks.{i}.{theirs}.{kind}"
-                )
-    return names
-
-
-def package_config(c: cfg.Config) -> GPTConfig:
-    return GPTConfig(
-        vocab_size=c.vocab_size,
-        block_size=c.block_size,
-        n_layers=c.n_layers,
-        n_heads=c.n_heads,
-        d_model=c.d_model,
-        dropout=c.dropout,
-    )
-
-
 def randomized_pair(seed: int = 0) -> tuple[nn.Module, GPT]:
-    """全パラメータを乱数にした縮小版と、その重みを写した完成品。
-
-    LayerNorm の 1 とバイアスの 0 のままでは、写し間違いが見えないので、
-    すべてを正規分布の乱数にする。
-    """
-    torch.manual_seed(seed)
-    ours = mini.GPT(CONFIG)
-    with torch.no_grad():
-        for p in ours.parameters():
-            p.copy_(torch.randn_like(p) * 0.5)
-    theirs = GPT(package_config(CONFIG))
-    state = ours.state_dict()
-    theirs.load_state_dict(
-        {
-            theirs_name: state[ours_name]
-            for ours_name, theirs_name in name_map(CONFIG.n_layers).items()
-        },
-        strict=True,
-    )
-    return ours.eval(), theirs.eval()
+    ours, theirs = cmp.randomized_pair(CONFIG, seed)
+    return ours, theirs
 
 
 def random_ids(

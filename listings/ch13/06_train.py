@@ -42,9 +42,11 @@ def decode(ids: list[int]) -> str:
     return "".join(VOCAB[i] for i in ids)
 
 
-def random_strings(n: int, gen: torch.Generator) -> list[str]:
-    """長さ 1〜8 の数字の列を n 本作る。"""
-    lengths = torch.randint(1, 9, (n,), generator=gen).tolist()
+def random_strings(
+    n: int, gen: torch.Generator, max_len: int = 8
+) -> list[str]:
+    """長さ 1〜max_len の数字の列を n 本作る。"""
+    lengths = torch.randint(1, max_len + 1, (n,), generator=gen).tolist()
     return [
         "".join(map(str, torch.randint(10, (k,), generator=gen).tolist()))
         for k in lengths
@@ -83,6 +85,7 @@ def lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+# 貪欲法で出力を作り、完全一致率を測る
 @torch.no_grad()
 def greedy(model: torch.nn.Module, prompt: Tensor, n_new: int) -> Tensor:
     """prompt (batch, seq) の続きを n_new 個、毎回最大のロジットで選ぶ。"""
@@ -116,6 +119,7 @@ def exact_match(model: torch.nn.Module, strings: list[str]) -> float:
     return correct / len(strings)
 
 
+# 学習の記録
 @dataclass
 class History:
     train_loss: list[float] = field(default_factory=list)
@@ -133,6 +137,7 @@ def train(
     clip: float = 1.0,
     eval_every: int = 50,
     seed: int = 0,
+    max_len: int = 8,
 ) -> tuple["gpt.GPT", History]:
     torch.manual_seed(seed)
     model = gpt.GPT(c)
@@ -148,7 +153,7 @@ def train(
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, peak_lr, warmup)
         model.train()  # ドロップアウトを効かせる
-        x, y = make_batch(random_strings(batch_size, gen))
+        x, y = make_batch(random_strings(batch_size, gen, max_len))
         loss = loss_fn(model, x, y)
         opt.zero_grad()
         loss.backward()
