@@ -1,7 +1,8 @@
 """注意機構（第2部・第3部）。
 
-マスクの作り方、縮小付き内積注意（scaled dot-product attention）、生成を
-速くする KV キャッシュ、それらを束ねる `MultiHeadAttention` の順に並べる。
+マスクの作り方、縮小付き内積注意（scaled dot-product attention）、それを
+束ねる `MultiHeadAttention`（第9章）、生成を速くする KV キャッシュ（後の
+部で使う）の順に並べる。
 
 マスクはこのパッケージのどこでも同じ約束で扱う:
 (..., q_len, k_len) にブロードキャスト（broadcast）できる bool の
@@ -13,6 +14,7 @@ nn.MultiheadAttention の key_padding_mask（True が隠す）とは逆向き。
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -109,6 +111,130 @@ def scaled_dot_product_attention(
     return weights @ v, weights
 
 
+Backend = Literal["sdpa", "manual"]
+
+
+def check_backend(backend: str) -> Backend:
+    """注意の計算の backend の名前を確かめる（"sdpa" か "manual"）。"""
+    if backend == "sdpa":
+        return "sdpa"
+    if backend == "manual":
+        return "manual"
+    raise ValueError(
+        f'backend={backend!r} は知りません。"sdpa"（PyTorch の '
+        'F.scaled_dot_product_attention、重みを返さない）か "manual"'
+        "（本書の scaled_dot_product_attention、重みも返す）にして"
+        "ください。"
+    )
+
+
+class MultiHeadAttention(nn.Module):
+    """多頭注意（multi-head attention）。自己注意とクロス注意の両方に使う。
+
+    d_model 次元を n_heads 個のヘッドに分け、それぞれが独立に注意を計算
+    してから結合する。context を渡せばクロス注意（クエリは x から、
+    キーと値は context から）、渡さなければ自己注意になる。
+
+    causal=True なら因果マスクを自分で足す（デコーダの自己注意）。
+    rotary を渡すと、クエリとキーを RoPE で回してから内積を取る。
+
+    backend は注意の計算に使う関数:
+    "sdpa"（既定）は PyTorch の F.scaled_dot_product_attention。入力と
+    デバイスに応じて速い手順を選ぶが、注意の重みを返さない。
+    "manual" は上の自前の scaled_dot_product_attention。注意の重みも返す
+    （重みを見たいとき、図にしたいとき）。属性 backend はあとから
+    書き換えてよい。
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        causal: bool = False,
+        backend: Backend = "sdpa",
+        rotary: RotaryEmbedding | None = None,
+    ) -> None:
+        super().__init__()
+        if d_model % n_heads != 0:
+            raise ValueError(
+                f"d_model={d_model} が n_heads={n_heads} で割り切れません。"
+                "各ヘッドが d_model / n_heads 次元を受け持つので、"
+                "割り切れる組み合わせにしてください"
+                "（例: d_model=512, n_heads=8）。"
+            )
+        self.n_heads = n_heads
+        self.dropout = dropout
+        self.causal = causal
+        self.backend = check_backend(backend)
+        self.rotary = rotary
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+    def split_heads(self, x: Tensor) -> Tensor:
+        """(batch, seq, d_model) → (batch, heads, seq, d_model / heads)。"""
+        batch, seq, d_model = x.shape
+        x = x.view(batch, seq, self.n_heads, d_model // self.n_heads)
+        return x.transpose(1, 2)
+
+    def forward(
+        self,
+        x: Tensor,
+        context: Tensor | None = None,
+        mask: Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """注意を計算して (出力 (batch, q_len, d_model), 重み) を返す。
+
+        重みは (batch, heads, q_len, k_len)。backend="sdpa" のときは None。
+        cache を渡すと、キーと値をそこに足してから注意を計算する
+        （自己注意で 1 トークンずつ生成するとき用）。
+        """
+        source = x if context is None else context
+        q = self.split_heads(self.q_proj(x))
+        k = self.split_heads(self.k_proj(source))
+        v = self.split_heads(self.v_proj(source))
+        start = 0 if cache is None else cache.length
+        if self.rotary is not None:
+            q = self.rotary(q, start)
+            k = self.rotary(k, start)
+        if cache is not None:
+            k, v = cache.append(k, v)
+        if mask is not None:
+            check_mask(mask, torch.Size((*q.shape[:-1], k.size(-2))))
+        if self.causal:
+            mask = combine_masks(
+                mask, causal_mask(q.size(-2), k.size(-2), x.device)
+            )
+        return self.attend(q, k, v, mask)
+
+    def attend(
+        self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None
+    ) -> tuple[Tensor, Tensor | None]:
+        """ヘッドごとに注意を計算し、ヘッドを結合して W^O を掛ける。
+
+        q: (batch, heads, q_len, d_k)、k と v: (batch, heads, k_len, d_k)。
+        """
+        dropout_p = self.dropout if self.training else 0.0
+        weights: Tensor | None = None
+        # あとから書き換えた属性も、ここで名前を確かめる
+        if check_backend(self.backend) == "sdpa":
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=dropout_p
+            )
+        else:
+            out, weights = scaled_dot_product_attention(
+                q, k, v, mask, dropout_p
+            )
+        # ヘッドを結合して (batch, q_len, d_model) に戻す
+        batch, _, q_len, _ = q.shape
+        out = out.transpose(1, 2).reshape(batch, q_len, -1)
+        return self.out_proj(out), weights
+
+
 class KVCache:
     """1 つの自己注意の層が、これまでの位置について計算したキーと値。
 
@@ -132,96 +258,3 @@ class KVCache:
             v = torch.cat([self.v, v], dim=-2)
         self.k, self.v = k, v
         return k, v
-
-
-class MultiHeadAttention(nn.Module):
-    """多頭注意（multi-head attention）。自己注意とクロス注意の両方に使う。
-
-    d_model 次元を n_heads 個のヘッドに分け、それぞれが独立に注意を計算
-    してから結合する。context を渡せばクロス注意（クエリは x から、
-    キーと値は context から）、渡さなければ自己注意になる。
-
-    causal=True なら因果マスクを自分で足す（デコーダの自己注意）。
-    rotary を渡すと、クエリとキーを RoPE で回してから内積を取る。
-
-    fast=True なら F.scaled_dot_product_attention で計算する（速いが注意の
-    重みを返さない）。fast=False なら上の自前の関数で計算し、重みも返す。
-    属性 fast はあとから書き換えてよい。
-    """
-
-    def __init__(
-        self,
-        d_model: int,
-        n_heads: int,
-        dropout: float = 0.0,
-        bias: bool = True,
-        causal: bool = False,
-        fast: bool = True,
-        rotary: RotaryEmbedding | None = None,
-    ) -> None:
-        super().__init__()
-        if d_model % n_heads != 0:
-            raise ValueError(
-                f"d_model={d_model} が n_heads={n_heads} で割り切れません。"
-                "各ヘッドが d_model / n_heads 次元を受け持つので、"
-                "割り切れる組み合わせにしてください"
-                "（例: d_model=512, n_heads=8）。"
-            )
-        self.n_heads = n_heads
-        self.dropout = dropout
-        self.causal = causal
-        self.fast = fast
-        self.rotary = rotary
-        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
-
-    def split_heads(self, x: Tensor) -> Tensor:
-        """(batch, seq, d_model) → (batch, heads, seq, d_model / heads)。"""
-        batch, seq, d_model = x.shape
-        x = x.view(batch, seq, self.n_heads, d_model // self.n_heads)
-        return x.transpose(1, 2)
-
-    def forward(
-        self,
-        x: Tensor,
-        context: Tensor | None = None,
-        mask: Tensor | None = None,
-        cache: KVCache | None = None,
-    ) -> tuple[Tensor, Tensor | None]:
-        """注意を計算して (出力 (batch, q_len, d_model), 重み) を返す。
-
-        重みは (batch, heads, q_len, k_len)。fast=True のときは None。
-        cache を渡すと、キーと値をそこに足してから注意を計算する
-        （自己注意で 1 トークンずつ生成するとき用）。
-        """
-        source = x if context is None else context
-        q = self.split_heads(self.q_proj(x))
-        k = self.split_heads(self.k_proj(source))
-        v = self.split_heads(self.v_proj(source))
-        start = 0 if cache is None else cache.length
-        if self.rotary is not None:
-            q = self.rotary(q, start)
-            k = self.rotary(k, start)
-        if cache is not None:
-            k, v = cache.append(k, v)
-        if mask is not None:
-            check_mask(mask, torch.Size((*q.shape[:-1], k.size(-2))))
-        if self.causal:
-            mask = combine_masks(
-                mask, causal_mask(q.size(-2), k.size(-2), x.device)
-            )
-        dropout_p = self.dropout if self.training else 0.0
-        weights: Tensor | None = None
-        if self.fast:
-            out = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, dropout_p=dropout_p
-            )
-        else:
-            out, weights = scaled_dot_product_attention(
-                q, k, v, mask, dropout_p
-            )
-        # ヘッドを結合して (batch, q_len, d_model) に戻す
-        out = out.transpose(1, 2).reshape(x.size(0), x.size(1), -1)
-        return self.out_proj(out), weights

@@ -62,7 +62,7 @@ def cross_attention(
     for layer in model.decoder.layers:
         attn = layer.cross_attn
         assert isinstance(attn, MultiHeadAttention)
-        attn.fast = False  # 速い経路は重みを返さない
+        attn.backend = "manual"  # "sdpa" は重みを返さない
         hooks.append(attn.register_forward_hook(keep))
     try:
         with torch.no_grad():

@@ -20,6 +20,7 @@ from transformers.models.llama.modeling_llama import (
 )
 
 from easy_transformer.attention import (
+    Backend,
     KVCache,
     MultiHeadAttention,
     causal_mask,
@@ -119,10 +120,10 @@ def test_padding_and_combine() -> None:
 # ---- 多頭注意と nn.MultiheadAttention --------------------------------
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_self_attention_matches_torch(fast: bool) -> None:
+@pytest.mark.parametrize("backend", ["sdpa", "manual"])
+def test_self_attention_matches_torch(backend: Backend) -> None:
     torch.manual_seed(0)
-    ours = MultiHeadAttention(32, 4, causal=True, fast=fast).eval()
+    ours = MultiHeadAttention(32, 4, causal=True, backend=backend).eval()
     ref = nn.MultiheadAttention(32, 4, batch_first=True).eval()
     randomize(ref)  # 既定の初期値はバイアスが 0 で、写し間違いが隠れる
     load_from_torch(ours, ref)
@@ -138,16 +139,16 @@ def test_self_attention_matches_torch(fast: bool) -> None:
         average_attn_weights=False,
     )
     torch.testing.assert_close(out, ref_out)
-    if fast:
+    if backend == "sdpa":
         assert weights is None
     else:
         torch.testing.assert_close(weights, ref_weights)
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_cross_attention_matches_torch(fast: bool) -> None:
+@pytest.mark.parametrize("backend", ["sdpa", "manual"])
+def test_cross_attention_matches_torch(backend: Backend) -> None:
     torch.manual_seed(0)
-    ours = MultiHeadAttention(32, 4, fast=fast).eval()
+    ours = MultiHeadAttention(32, 4, backend=backend).eval()
     ref = nn.MultiheadAttention(32, 4, batch_first=True).eval()
     randomize(ref)  # 既定の初期値はバイアスが 0 で、写し間違いが隠れる
     load_from_torch(ours, ref)
@@ -162,7 +163,7 @@ def test_cross_attention_matches_torch(fast: bool) -> None:
         average_attn_weights=False,
     )
     torch.testing.assert_close(out, ref_out)
-    if not fast:
+    if backend == "manual":
         torch.testing.assert_close(weights, ref_weights)
 
 
@@ -202,14 +203,15 @@ def test_mutated_copy_is_caught(mutation: tuple[str, str]) -> None:
     assert self_attention_error(mutation) > 1e-2
 
 
-def test_fast_and_own_paths_agree() -> None:
+def test_sdpa_and_manual_backends_agree() -> None:
     torch.manual_seed(0)
     mha = MultiHeadAttention(24, 3)
     x = torch.randn(3, 7, 24)
     for mask in random_masks(3, 7, 7):
         results = []
-        for fast in [True, False]:
-            mha.fast = fast
+        backends: list[Backend] = ["sdpa", "manual"]
+        for backend in backends:
+            mha.backend = backend
             out, _ = mha(x, mask=mask)
             params = list(mha.parameters())
             grads = torch.autograd.grad(out.square().sum(), params)
@@ -220,7 +222,7 @@ def test_fast_and_own_paths_agree() -> None:
 
 def test_mha_gradcheck() -> None:
     torch.manual_seed(0)
-    mha = MultiHeadAttention(8, 2, causal=True, fast=False).double()
+    mha = MultiHeadAttention(8, 2, causal=True, backend="manual").double()
     x = torch.randn(2, 4, 8, dtype=torch.float64, requires_grad=True)
     pad = padding_mask(torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]]), 0)
 
@@ -234,12 +236,16 @@ def test_mha_gradcheck() -> None:
 # ---- KV キャッシュ ------------------------------------------------
 
 
-@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("backend", ["sdpa", "manual"])
 @pytest.mark.parametrize("rotary", [False, True])
-def test_kv_cache_gives_the_same_outputs(fast: bool, rotary: bool) -> None:
+def test_kv_cache_gives_the_same_outputs(
+    backend: Backend, rotary: bool
+) -> None:
     torch.manual_seed(0)
     rope = RotaryEmbedding(8, max_len=16) if rotary else None
-    mha = MultiHeadAttention(32, 4, causal=True, fast=fast, rotary=rope)
+    mha = MultiHeadAttention(
+        32, 4, causal=True, backend=backend, rotary=rope
+    )
     mha.eval()
     x = torch.randn(2, 10, 32)
     full, _ = mha(x)
@@ -289,14 +295,14 @@ def test_heads_must_divide_d_model() -> None:
         MultiHeadAttention(30, 4)
 
 
-@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("backend", ["sdpa", "manual"])
 @pytest.mark.parametrize(
     "shape", [(5, 5), (2, 1, 1, 6), (4, 1, 1, 7), (1, 2, 1, 1, 7)]
 )
 def test_mask_of_wrong_shape_is_rejected(
-    fast: bool, shape: tuple[int, ...]
+    backend: Backend, shape: tuple[int, ...]
 ) -> None:
-    mha = MultiHeadAttention(16, 2, fast=fast)
+    mha = MultiHeadAttention(16, 2, backend=backend)
     x = torch.randn(2, 7, 16)
     with pytest.raises(
         ValueError, match=r"マスクの形 .*ブロードキャストできません"
@@ -315,3 +321,12 @@ def test_float_mask_is_rejected() -> None:
     x = torch.randn(2, 7, 16)
     with pytest.raises(TypeError, match=r"bool.*mask == 0"):
         mha(x, mask=torch.zeros(7, 7))
+
+
+def test_unknown_backend_is_rejected() -> None:
+    with pytest.raises(ValueError, match="backend='fast' は知りません"):
+        MultiHeadAttention(16, 2, backend="fast")  # type: ignore[arg-type]
+    mha = MultiHeadAttention(16, 2)
+    mha.backend = "flash"  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="backend='flash' は知りません"):
+        mha(torch.randn(1, 3, 16))

@@ -23,7 +23,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from transformers.utils import logging
 
 from easy_transformer import gpt as gpt_module
-from easy_transformer.attention import MultiHeadAttention
+from easy_transformer.attention import Backend, MultiHeadAttention
 from easy_transformer.gpt import GPT, GPTConfig, gpt_from_hf_state_dict
 
 VOCAB, BLOCK = 100, 32
@@ -110,15 +110,15 @@ def test_config_is_read_from_shapes(
     )
 
 
-@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("backend", ["sdpa", "manual"])
 def test_logits_match_hf(
-    pair: tuple[GPT2LMHeadModel, GPT], fast: bool
+    pair: tuple[GPT2LMHeadModel, GPT], backend: Backend
 ) -> None:
     hf, _ = pair
     ours = gpt_from_hf_state_dict(hf.state_dict(), n_heads=4)
     for module in ours.modules():
         if isinstance(module, MultiHeadAttention):
-            module.fast = fast
+            module.backend = backend
     ids = prompt(4, BLOCK)
     with torch.no_grad():
         expected = hf(ids).logits
