@@ -17,6 +17,11 @@ NPM_STAMP := node_modules/.installed
 SYSDEPS_STAMP := build/.system-deps-book
 NODEDEPS_STAMP := build/.system-deps-node
 
+# 同じコミットからは同じ本ができるように、日付はコミットの時刻にそろえる
+# （conf.py のビルド日、EPUB の日付と zip の時刻、dvipdfmx の日付）
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+export SOURCE_DATE_EPOCH
+
 GEN := book/_generated
 FIGDIR := $(GEN)/figures
 STATIC := $(GEN)/static
@@ -123,6 +128,7 @@ $(DIST)/easy-transformer.epub: $(BOOK_SRC) figures | $(VENV_STAMP) $(SYSDEPS_STA
 	rm -rf build/epub
 	$(call fresh-doctrees,epub)
 	$(SPHINXBUILD) $(SPHINXOPTS) -b epub -t epub -c . -d build/doctrees/epub book build/epub
+	$(PY) tools/repack_epub.py build/epub/easy-transformer.epub
 	mkdir -p $(DIST) && cp build/epub/easy-transformer.epub $@
 
 pdf: $(DIST)/easy-transformer.pdf ## PDF（B5 判、upLaTeX）を作る
@@ -135,8 +141,10 @@ $(DIST)/easy-transformer.pdf: $(BOOK_SRC) figures | $(VENV_STAMP) $(SYSDEPS_STAM
 	  || { tail -60 build/latex/make.log; exit 1; }
 	mkdir -p $(DIST) && cp build/latex/easy-transformer.pdf $@
 
-check-book: ## できた本を検査する（epubcheck、PDF のフォント埋め込み、HTML のオフライン性、図の決定性）
+check-book: | $(NPM_STAMP) ## できた本を検査する（epubcheck、PDF、ブラウザでのオフライン表示と検索、再現性、図の決定性）
 	$(PY) tools/check_book.py
+	node tools/check_browser.mjs
+	$(PY) tools/check_reproducible.py
 	$(PY) tools/check_figures.py
 
 live: $(VENV_STAMP) figures ## 執筆用のライブプレビュー（http://127.0.0.1:8000）

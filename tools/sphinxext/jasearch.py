@@ -3,8 +3,8 @@
 Sphinx の既定の日本語の分かち書き（TinySegmenter）は、本文と検索語を
 違う位置で切ることがあり、「層正規化」のように本文にある語でも見つからない。
 そこで、かな・漢字の連なりは単語に切らず、重なりのある 2 文字ずつ
-（連なりが 1 文字ならその 1 文字）を索引の語にする。検索語も同じ規則で切り、
-すべての 2-gram を含むページを返すので、本文にある語は必ず見つかる
+と 1 文字ずつを索引の語にする。検索語は 2 文字ずつ（1 文字の語はその 1 文字）に切り、
+そのすべてを含むページを返すので、本文にある語は必ず見つかる
 （取りこぼしが無い代わりに、2-gram がばらばらに現れるページも返りうる）。
 英数字の語は、既定と同じく単語のまま索引に入れる。
 
@@ -32,7 +32,9 @@ _IS_CJK = re.compile(rf"^[{_CJK}]+$")
 
 
 def split_japanese(text: str) -> list[str]:
-    """索引と検索語に共通の切り方。
+    """検索語の切り方（下の JavaScript の splitQuery と同じ規則）。
+
+    かな・漢字の連なりは重なりのある 2 文字ずつ、1 文字ならその 1 文字。
 
     >>> split_japanese("層正規化の式と Pre-LN")
     ['層正', '正規', '規化', '化の', 'の式', '式と', 'pre', 'ln']
@@ -45,6 +47,22 @@ def split_japanese(text: str) -> list[str]:
             words.extend(token[i : i + 2] for i in range(len(token) - 1))
         else:
             words.append(token)
+    return words
+
+
+def index_words(text: str) -> list[str]:
+    """索引に入れる語: 検索語の切り方に、かな・漢字の 1 文字ずつを足したもの。
+
+    1 文字の検索語（「型」）は、本文の連なりの中の 1 文字にも当たる必要がある。
+
+    >>> index_words("型と x_1")
+    ['型と', '型', 'と', 'x_1']
+    """
+    words: list[str] = []
+    for token in _TOKEN.findall(text.lower()):
+        words.extend(split_japanese(token))
+        if _IS_CJK.match(token) and len(token) > 1:
+            words.extend(token)
     return words
 
 
@@ -75,7 +93,7 @@ class SearchJapaneseNgram(SearchJapanese):
     js_splitter_code = JS_SPLITTER
 
     def split(self, input: str) -> list[str]:
-        return split_japanese(input)
+        return index_words(input)
 
     def word_filter(self, stemmed_word: str) -> bool:
         # 和文は 1 文字の語（「型」「木」）も索引に入れる。英数字は既定どおり 2 文字以上
