@@ -74,7 +74,10 @@ RUNS: dict[str, Any] = {
         grad_clip=1.0,
         max_steps=200,
     ),
-    "no_causal": replace(BASE, causal=False, max_steps=300),
+    # 漏れを使いこなすまでには時間がかかるので、長めに学習する
+    "no_causal": replace(
+        BASE, causal=False, max_steps=1200, eval_interval=100
+    ),
     # 学習データを先頭の 3,000 文字だけにする
     "overfit": replace(BASE, train_chars=3000, max_steps=500),
     # 同じ 3,000 文字に、ドロップアウトを足す
@@ -225,12 +228,16 @@ def book_numbers(
     book: dict[str, str] = {"ln_v": fmt(math.log(65))}
     book["unigram"] = fmt(unigram_entropy())
     model = monitor.make_model(BASE, 65)
-    book["n_params"] = f"{sum(p.numel() for p in model.parameters()):,}"
+    n_params = sum(p.numel() for p in model.parameters())
+    book["n_params"] = f"{n_params:,}"
+    book["of_ratio"] = f"{n_params / RUNS['overfit'].train_chars:.0f}"
     base = runs["baseline"]
     rec = base["records"]
     book["base_train"] = fmt(_tail_mean(rec))
     book["base_val"] = fmt(_vals(rec)[-1]["val_loss"])
     book["base_max_grad"] = fmt(_max(rec, "grad_norm"), 1)
+    clipped = sum(r["grad_norm"] > BASE.grad_clip for r in rec) / len(rec)
+    book["base_clip_frac"] = f"{100 * clipped:.0f}%"
     book["base_sample"] = base["sample"].replace("\n", " ").strip()
     for key, name in (("base", "baseline"), ("nc", "no_causal")):
         checks = runs[name]["checks"]
@@ -241,13 +248,23 @@ def book_numbers(
     nc = runs["no_causal"]["records"]
     book["nc_train"] = fmt(_tail_mean(nc))
     book["nc_val"] = fmt(_vals(nc)[-1]["val_loss"])
+    # 漏れを使い始める前後の検証の損失
+    for step in (300, 400):
+        (hit,) = [r for r in _vals(nc) if r["step"] == step]
+        book[f"nc_val_{step}"] = fmt(hit["val_loss"])
     book["nc_sample"] = (
         runs["no_causal"]["sample"].replace("\n", " ").strip()
     )
     lr1 = runs["lr_1"]["records"]
     book["lr1_max_loss"] = fmt(_max(lr1, "train_loss"), 0)
     book["lr1_max_grad"] = fmt(_max(lr1, "grad_norm"), 0)
-    book["lr003_final"] = fmt(_tail_mean(runs["lr_0.03"]["records"]))
+    lr003 = runs["lr_0.03"]["records"]
+    book["lr003_final"] = fmt(_tail_mean(lr003))
+    # 始めの足踏み: 21〜100 ステップの平均
+    plateau = [r["train_loss"] for r in lr003 if 20 < r["step"] <= 100]
+    book["lr003_plateau"] = fmt(sum(plateau) / len(plateau))
+    # 正常な学習の、同じ 200 ステップ目までの最後の 20 ステップの平均
+    book["base_at_200"] = fmt(_tail_mean(rec[:200]))
     book["lr003_fixed_final"] = fmt(
         _tail_mean(runs["lr_0.03_fixed"]["records"])
     )
@@ -264,6 +281,9 @@ def book_numbers(
         ofd = _vals(runs["overfit_dropout"]["records"])
         book["ofd_val"] = fmt(ofd[-1]["val_loss"])
         book["ofd_best_val"] = fmt(min(r["val_loss"] for r in ofd))
+        book["ofd_train"] = fmt(
+            _tail_mean(runs["overfit_dropout"]["records"])
+        )
     pad_result = extra["padding"]
     masked = pad_result["masked"]["accuracy"]
     unmasked = pad_result["unmasked"]["accuracy"]

@@ -8,8 +8,11 @@ easy_transformer.viz.plot_attention_heads で描く。学習はしない。
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import torch
-from _figlib import ROOT, FigureWriter, load_listing, seed_everything
+from _figlib import ROOT, FigureWriter, seed_everything
 
 from easy_transformer.viz import plot_attention_heads
 
@@ -19,8 +22,11 @@ TEXT = "ROMEO:\nI will not go."
 def main() -> None:
     seed_everything(0)
     torch.set_num_threads(1)
-    monitor = load_listing("ch15/01_monitor.py")
-    attention = load_listing("ch15/04_attention.py")
+    # リストは dataclass を使うので、_figlib.load_listing（sys.modules に
+    # 登録しない）ではなく、パッケージ listings として import する
+    sys.path.insert(0, str(ROOT))
+    monitor = importlib.import_module("listings.ch15.01_monitor")
+    attention = importlib.import_module("listings.ch15.04_attention")
     cfg = monitor.RunConfig()
     chars = monitor.load_corpus().chars
     model = monitor.make_model(cfg, len(chars))
@@ -35,7 +41,7 @@ def main() -> None:
     for layer, weights in enumerate(
         attention.attention_weights(model, ids)
     ):
-        fig = plot_attention_heads(weights, list(TEXT), ncols=4)
+        fig = plot_attention_heads(weights, list(TEXT), ncols=2)
         writer.save(fig, f"layer{layer}")
 
 

@@ -67,6 +67,13 @@ def causal(writer: FigureWriter, runs: dict[str, Any]) -> None:
     for xi, (a, b) in enumerate(zip(tf, pf, strict=True)):
         ax_b.annotate(f"{a:.2f}", (xi - 0.2, a), ha="center", va="bottom")
         ax_b.annotate(f"{b:.2f}", (xi + 0.2, b), ha="center", va="bottom")
+    ax_b.axhline(
+        np.log(65),
+        color="gray",
+        linestyle="--",
+        lw=1,
+        label="ln V（一様な予測）",
+    )
     ax_b.set_xticks(x, [label for _, label in names])
     ax_b.set_ylabel("検証データの損失")
     ax_b.set_ylim(0, max(pf + tf) * 1.3)

@@ -69,13 +69,14 @@ def main() -> None:
     ax_lr.grid(alpha=0.3)
     ax_g.plot(steps, [r["grad_norm"] for r in records], lw=0.8)
     clip = run["config"]["grad_clip"]
-    ax_g.axhline(clip, color="gray", linestyle="--", lw=1)
-    ax_g.annotate(
-        f"クリップの上限 {clip:g}",
-        (steps[-1] * 0.6, clip * 1.05),
-        fontsize=9,
+    ax_g.axhline(
+        clip,
         color="gray",
+        linestyle="--",
+        lw=1,
+        label=f"クリップの上限 {clip:g}",
     )
+    ax_g.legend(fontsize=8, loc="upper right")
     ax_g.set_xlabel("ステップ")
     ax_g.set_ylabel("勾配ノルム（クリップ前）")
     ax_g.set_title("全体の勾配ノルム", fontsize=10)

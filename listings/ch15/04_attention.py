@@ -1,6 +1,6 @@
 """第15章: 学習した GPT から、層ごと・ヘッドごとの注意の重みを取り出す。
 
-MultiHeadAttention は ``fast=False`` のときだけ注意の重みを返す。
+MultiHeadAttention は ``backend="manual"`` のときだけ注意の重みを返す。
 GPT のブロックはその重みを捨てるので、forward フックで横取りする。
 モデルのコードは書き換えない。
 """
@@ -28,17 +28,17 @@ def attention_weights(model: GPT, ids: Tensor) -> list[Tensor]:
     attns = [
         m for m in model.modules() if isinstance(m, MultiHeadAttention)
     ]
-    saved = [attn.fast for attn in attns]
+    saved = [attn.backend for attn in attns]
     handles = [attn.register_forward_hook(hook) for attn in attns]
     try:
         for attn in attns:
-            attn.fast = False  # 重みを返す、遅いほうの実装に切り替える
+            attn.backend = "manual"  # 重みを返す自前の実装に切り替える
         model(ids)
     finally:  # 例外で抜けても、フックと設定を元に戻す
         for handle in handles:
             handle.remove()
-        for attn, fast in zip(attns, saved, strict=True):
-            attn.fast = fast
+        for attn, backend in zip(attns, saved, strict=True):
+            attn.backend = backend
     return captured
 
 
