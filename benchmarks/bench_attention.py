@@ -2,13 +2,17 @@
 
 easy_transformer の GPT（高速経路の注意 F.scaled_dot_product_attention）と、
 同じ層数・次元・ヘッド数の nn.TransformerEncoder（因果マスク、
-norm_first=True）に同じ埋め込みと出力層を付けたモデルで、学習の 1 ステップ
-（forward + backward + optimizer）にかかる時間を測る。
+norm_first=True、GELU の tanh 近似）に同じ埋め込みと出力層を付けたモデル
+（`_common.TorchGPT`）で、学習の 1 ステップ（forward + backward +
+AdamW）にかかる時間を測る。
 
-時間はマシンの混み具合で大きく揺れるので、2 つのモデルを交互に測り、
-回ごとの比の中央値を取る。目標は GPT の速さが比較対象の 0.9 倍以上。
+時間を測る前に、GPT の重みを相手に写し、ロジットが一致することと、
+同じバッチで学習した損失の列が一致することを確かめる（同じ計算どうしの
+比較であることの確認）。そのうえで 2 つを交互に測り、回ごとの時間の比
+（相手 / GPT。1 より大きければ GPT が速い）の中央値と範囲を出す。
+目標は GPT の速さが比較対象の 0.9 倍以上。
 
-    .venv/bin/python benchmarks/bench_attention.py
+    .venv/bin/python benchmarks/bench_attention.py [--threads 1]
 
 結果は `benchmarks/results/attention.json` に書く。
 """
@@ -16,76 +20,27 @@ norm_first=True）に同じ埋め込みと出力層を付けたモデルで、�
 from __future__ import annotations
 
 import argparse
-import platform
-import statistics
-import time
-from collections.abc import Callable
-from pathlib import Path
+from dataclasses import asdict
 
 import torch
-import torch.nn.functional as F
-from _common import write_json
-from torch import Tensor, nn
+from _common import (
+    RESULTS,
+    add_threads_argument,
+    alternate,
+    check_close,
+    copy_gpt_weights,
+    describe_ratio,
+    environment,
+    set_threads,
+    torch_gpt_like,
+    training_step,
+    write_json,
+)
 
 from easy_transformer.gpt import GPT, GPTConfig
 
-RESULTS = Path(__file__).resolve().parent / "results" / "attention.json"
-
-
-class TorchGPT(nn.Module):
-    """nn.TransformerEncoder に GPT と同じ埋め込みと出力層を付けたもの。"""
-
-    def __init__(self, c: GPTConfig) -> None:
-        super().__init__()
-        self.tok_emb = nn.Embedding(c.vocab_size, c.d_model)
-        self.pos_emb = nn.Embedding(c.block_size, c.d_model)
-        layer = nn.TransformerEncoderLayer(
-            c.d_model,
-            c.n_heads,
-            4 * c.d_model,
-            dropout=c.dropout,
-            activation=lambda x: F.gelu(x, approximate="tanh"),
-            batch_first=True,
-            norm_first=True,
-        )
-        self.encoder = nn.TransformerEncoder(
-            layer, c.n_layers, enable_nested_tensor=False
-        )
-        self.norm = nn.LayerNorm(c.d_model)
-        self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
-        self.lm_head.weight = self.tok_emb.weight
-
-    def forward(self, ids: Tensor) -> Tensor:
-        seq = ids.size(1)
-        pos = torch.arange(seq, device=ids.device)
-        x = self.tok_emb(ids) + self.pos_emb(pos)
-        mask = nn.Transformer.generate_square_subsequent_mask(seq)
-        x = self.encoder(x, mask=mask, is_causal=True)
-        logits: Tensor = self.lm_head(self.norm(x))
-        return logits
-
-
-def make_step(model: nn.Module, ids: Tensor) -> Callable[[], None]:
-    """次トークン予測の学習を 1 ステップ進める関数を返す。"""
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    x, y = ids[:, :-1], ids[:, 1:]
-
-    def step() -> None:
-        logits = model(x)
-        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        opt.step()
-
-    return step
-
-
-def time_steps(step: Callable[[], None], n: int) -> tuple[float, float]:
-    """1 ステップあたりの (CPU 時間, 経過時間) を秒で返す。"""
-    cpu, wall = time.thread_time(), time.perf_counter()
-    for _ in range(n):
-        step()
-    return (time.thread_time() - cpu) / n, (time.perf_counter() - wall) / n
+OUT = RESULTS / "attention.json"
+NAMES = ("easy_transformer.GPT", "nn.TransformerEncoder")
 
 
 def main() -> None:
@@ -93,12 +48,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=1)
+    add_threads_argument(parser)
     args = parser.parse_args()
-    # 1 スレッドなら計算はすべてこのスレッドで走るので、スレッドの
-    # CPU 時間で測れる。CPU 時間はほかのプロセスとの取り合いで
-    # 経過時間ほど揺れない
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
 
     config = GPTConfig(
         vocab_size=512,
@@ -109,61 +61,73 @@ def main() -> None:
         dropout=0.0,
     )
     torch.manual_seed(0)
-    models = {
-        "easy_transformer.GPT": GPT(config),
-        "nn.TransformerEncoder": TorchGPT(config),
-    }
-    ids = torch.randint(
-        0, config.vocab_size, (args.batch, config.block_size + 1)
+    ours = GPT(config)
+    ref = torch_gpt_like(ours)
+    copy_gpt_weights(ours, ref)
+    data = torch.randint(
+        0,
+        config.vocab_size,
+        (args.steps, args.batch, config.block_size + 1),
     )
-    steps = {name: make_step(m.train(), ids) for name, m in models.items()}
-    for step in steps.values():  # 初回のメモリ確保などを測らない
-        time_steps(step, 2)
-
-    names = list(steps)
-    times: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
-    for r in range(args.rounds):
-        # 順番の有利不利が出ないよう、回ごとに測る順を入れ替える
-        for name in names if r % 2 == 0 else reversed(names):
-            times[name].append(time_steps(steps[name], args.steps))
-    ours, ref = (times[n] for n in names)
-    ratios = {
-        kind: [b[i] / a[i] for a, b in zip(ours, ref, strict=True)]
-        for i, kind in enumerate(["cpu", "wall"])
+    batches = [(b[:, :-1], b[:, 1:]) for b in data]
+    x = batches[0][0]
+    checks = [
+        check_close("ロジット（学習前）", ref.eval()(x), ours.eval()(x))
+    ]
+    steps = {
+        NAMES[0]: training_step(ours, batches),
+        NAMES[1]: training_step(ref, batches),
     }
-    median = {kind: statistics.median(r) for kind, r in ratios.items()}
+    # 同じ重み・同じバッチ・同じ AdamW なら、学習した後の損失も同じ
+    losses = {name: step() for name, step in steps.items()}
+    checks.append(
+        check_close(
+            f"{args.steps} ステップ学習した後の損失",
+            torch.tensor(losses[NAMES[1]]),
+            torch.tensor(losses[NAMES[0]]),
+            rtol=1e-4,
+            atol=1e-4,
+        )
+    )
+
+    timings = alternate(steps, args.rounds)
+    ratio = {
+        kind: timings.ratio(NAMES[1], NAMES[0], kind)
+        for kind in ["cpu", "wall"]
+    }
     ms_per_step = {
         name: {
-            kind: 1000 * statistics.median(t[i] for t in times[name])
-            for i, kind in enumerate(["cpu", "wall"])
+            kind: 1000 * timings.median(name, kind) / args.steps
+            for kind in ["cpu", "wall"]
         }
-        for name in names
+        for name in NAMES
     }
-
     result = {
         "description": (
             "学習 1 ステップの速さの比"
-            "（easy_transformer.GPT / nn.TransformerEncoder）"
+            "（nn.TransformerEncoder の時間 / easy_transformer.GPT の時間）"
         ),
-        "config": vars(config) | {"batch": args.batch},
+        "method": "交互に測り、回ごとの CPU 時間の比の中央値と範囲",
+        "config": asdict(config)
+        | {"batch": args.batch, "steps_per_round": args.steps},
+        "checks": checks,
         "ms_per_step_median": ms_per_step,
-        "speed_ratio_median": median,
-        "ratios_per_round": ratios,
+        "speed_ratio": ratio,
+        "timings": timings.to_dict(),
         "target": 0.9,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
+        "environment": environment(),
+        "book": {
+            "speed_ratio": describe_ratio(ratio["cpu"]),
+        },
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    write_json(RESULTS, result)
+    write_json(OUT, result)
 
     print(f"{'':24s} {'CPU 時間':>10s} {'経過時間':>10s}（ms/ステップ）")
     for name, ms in ms_per_step.items():
         print(f"{name:24s} {ms['cpu']:10.1f} {ms['wall']:10.1f}")
     print(
-        f"速さの比 GPT / nn.TransformerEncoder: CPU 時間で "
-        f"{median['cpu']:.2f}、経過時間で {median['wall']:.2f}"
-        "（目標 0.9 以上）"
+        "速さの比 GPT / nn.TransformerEncoder（CPU 時間）: "
+        f"{describe_ratio(ratio['cpu'])}（目標 0.9 以上）"
     )
 
 

@@ -1,70 +1,57 @@
 """自前のバイトレベル BPE と Hugging Face tokenizers の速さを比べる。
 
-同じ実行の中で、同じテキスト・同じ設定（GPT-2 と同じ事前分割、語彙の
-大きさ）について、学習にかかる時間と encode のスループットを測り、比を
-表示して benchmarks/results/bpe.json に書く。学習したマージ列と encode
-の結果が一致することも確かめる。
+同じテキスト（同梱の tinyshakespeare）・同じ設定（GPT-2 と同じ事前分割、
+語彙の大きさ）で、次の 3 つを測る。
 
-    .venv/bin/python benchmarks/bench_bpe.py [--train-chars N] ...
+- 学習: 学習したマージ列が tokenizers と同じことを確かめてから測る。
+- encode（テキスト全体を 1 つの文字列で渡す）
+- encode（行ごとのリストで渡す。tokenizers は encode_batch）
 
-テキストは tinyshakespeare（リポジトリの隣の shared/data/ にあれば）、
-無ければリポジトリの .md と .py をつないだもの。教育用の実装は Python
-だけで書いてあるので、Rust の tokenizers に勝つことは目的ではない。
+encode の結果（トークン ID の列）が tokenizers と同じことも確かめる。
+どれも 2 つの実装を交互に何回か測り（回ごとに順番を入れ替える）、回ごと
+の CPU 時間の比（自前 / tokenizers。何倍の時間がかかるか）の中央値と
+範囲を出す。tokenizers は Rust の rayon で並列に動くので、`--threads`
+（既定 1）で RAYON_NUM_THREADS をそろえ、JSON に記録する。教育用の実装
+は Python だけで書いてあるので、Rust の tokenizers に勝つことは目的では
+ない。
+
+    .venv/bin/python benchmarks/bench_bpe.py [--threads 1] [--rounds 3]
+
+データが無い（または中身が記録と違う）ときは、終了コード 1 で終わる。
+結果は `benchmarks/results/bpe.json` に書く。
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
-import tempfile
-import time
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
-import tokenizers
-from _common import write_json
-from tokenizers import Tokenizer as HFTokenizer
-from tokenizers import models, pre_tokenizers, trainers
+from _common import (
+    RESULTS,
+    add_threads_argument,
+    alternate,
+    check_equal,
+    describe_ratio,
+    environment,
+    set_threads,
+    write_json,
+)
 
+from easy_transformer.data import DataError, data_path
 from easy_transformer.tokenizer import ByteLevelBPETokenizer
 
-ROOT = Path(__file__).resolve().parent.parent
-SHAKESPEARE = (
-    ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
-)
-RESULT = ROOT / "benchmarks" / "results" / "bpe.json"
+OUT = RESULTS / "bpe.json"
+DATA = "tinyshakespeare/input.txt"
 
 
-def load_text() -> tuple[str, str]:
-    """ベンチマークに使うテキストと、その出どころ。"""
-    if SHAKESPEARE.exists():
-        return SHAKESPEARE.read_text(encoding="utf-8"), "tinyshakespeare"
-    files = sorted(
-        p
-        for pattern in ("**/*.md", "**/*.py")
-        for p in ROOT.glob(pattern)
-        if not {".venv", "node_modules", "build", "dist"} & set(p.parts)
-    )
-    text = "\n".join(p.read_text(encoding="utf-8") for p in files)
-    return text, "リポジトリの .md と .py"
-
-
-def best_time(run: Callable[[], object], repeat: int) -> float:
-    """run を repeat 回実行し、いちばん速かった秒数を返す。"""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def hf_train(text: str, vocab_size: int) -> HFTokenizer:
+def hf_train(text: str, vocab_size: int) -> Any:
     """自前の実装と同じ設定で tokenizers の BPE を学習する。"""
-    hf = HFTokenizer(models.BPE())
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    hf = Tokenizer(models.BPE())
     hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -75,7 +62,7 @@ def hf_train(text: str, vocab_size: int) -> HFTokenizer:
     return hf
 
 
-def merges_of(hf: HFTokenizer) -> list[tuple[str, str]]:
+def merges_of(hf: Any) -> list[tuple[str, str]]:
     """tokenizers のマージ列（版により "a b" か ["a", "b"] の形）。"""
     merges = json.loads(hf.to_str())["model"]["merges"]
     return [
@@ -86,111 +73,152 @@ def merges_of(hf: HFTokenizer) -> list[tuple[str, str]]:
     ]
 
 
+def train_ours(text: str, vocab_size: int) -> ByteLevelBPETokenizer:
+    tok = ByteLevelBPETokenizer()
+    tok.train(text, vocab_size)
+    return tok
+
+
+def measure_training(
+    text: str, vocab_size: int, rounds: int
+) -> tuple[dict[str, Any], ByteLevelBPETokenizer, Any, dict[str, Any]]:
+    """学習を交互に測る。(比, 自前, tokenizers, 一致の記録) を返す。"""
+    ours = train_ours(text, vocab_size)
+    hf = hf_train(text, vocab_size)
+    check = check_equal(
+        "学習したマージ列（自前と tokenizers）", ours.merges, merges_of(hf)
+    )
+    timings = alternate(
+        {
+            "ours": lambda: train_ours(text, vocab_size),
+            "hf": lambda: hf_train(text, vocab_size),
+        },
+        rounds,
+        warmup=0,
+    )
+    return timings.ratio("ours", "hf"), ours, hf, check
+
+
+def measure_encoding(
+    ours: ByteLevelBPETokenizer, hf: Any, text: str, rounds: int
+) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
+    """encode を交互に測る。(比, 一致の記録, トークン数) を返す。
+
+    どちらも断片ごとの結果を覚えるので、毎回作り直して、覚えていない
+    状態から測る。
+    """
+    from tokenizers import Tokenizer
+
+    state = ours.to_json()
+    hf_json = hf.to_str()
+
+    def fresh_ours() -> ByteLevelBPETokenizer:
+        return ByteLevelBPETokenizer.from_json(state)
+
+    def fresh_hf() -> Any:
+        return Tokenizer.from_str(hf_json)
+
+    lines = text.splitlines(keepends=True)
+    ours_ids = fresh_ours().encode(text)
+    checks = [
+        check_equal(
+            "encode（1 つの文字列）の ID 列",
+            ours_ids,
+            fresh_hf().encode(text).ids,
+        ),
+        check_equal(
+            "encode（行ごと）の ID 列",
+            [fresh_ours().encode(x) for x in lines[:2000]],
+            [e.ids for e in fresh_hf().encode_batch(lines[:2000])],
+        ),
+    ]
+    runs: dict[str, Callable[[], object]] = {
+        "ours_whole": lambda: fresh_ours().encode(text),
+        "hf_whole": lambda: fresh_hf().encode(text),
+        "ours_lines": lambda: list(map(fresh_ours().encode, lines)),
+        "hf_lines": lambda: fresh_hf().encode_batch(lines),
+    }
+    timings = alternate(runs, rounds, warmup=0)
+    ratios = {
+        "whole": timings.ratio("ours_whole", "hf_whole"),
+        "lines": timings.ratio("ours_lines", "hf_lines"),
+        "mb_per_s_median": {
+            name: len(text.encode("utf-8")) / timings.median(name) / 1e6
+            for name in runs
+        },
+    }
+    return ratios, checks, len(ours_ids)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-chars", type=int, default=200_000)
     parser.add_argument("--encode-chars", type=int, default=1_000_000)
     parser.add_argument("--vocab-size", type=int, default=512)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
+    add_threads_argument(parser)
     args = parser.parse_args()
-
-    text, source = load_text()
+    # tokenizers が並列処理を始める前に RAYON_NUM_THREADS を設定する
+    set_threads(args.threads)
+    try:
+        text = data_path(DATA).read_text(encoding="utf-8")
+    except DataError as exc:
+        print(f"データを読めません: {exc}", file=sys.stderr)
+        sys.exit(1)
     train_text = text[: args.train_chars]
     encode_text = text[: args.encode_chars]
     print(
-        f"テキスト: {source}（学習 {len(train_text):,} 文字、"
+        f"テキスト: {DATA}（学習 {len(train_text):,} 文字、"
         f"encode {len(encode_text):,} 文字）、語彙 {args.vocab_size}"
     )
 
-    # 学習（自前の実装は遅いので 1 回だけ測る）
-    ours = ByteLevelBPETokenizer()
-    start = time.perf_counter()
-    ours.train(train_text, args.vocab_size)
-    ours_train = time.perf_counter() - start
-    start = time.perf_counter()
-    hf = hf_train(train_text, args.vocab_size)
-    hf_train_s = time.perf_counter() - start
-    same_merges = merges_of(hf) == ours.merges
+    train_ratio, ours, hf, train_check = measure_training(
+        train_text, args.vocab_size, args.rounds
+    )
+    encode, encode_checks, n_tokens = measure_encoding(
+        ours, hf, encode_text, args.rounds
+    )
+    import tokenizers
 
-    # encode。どちらも断片ごとの結果を覚えるので、毎回作り直して
-    # 覚えていない状態から測る。テキスト全体を 1 つの文字列で渡す場合と、
-    # 行ごとのリストで渡す場合（tokenizers は encode_batch で並列に処理
-    # する）の 2 通り
-    lines = encode_text.splitlines(keepends=True)
-    with tempfile.TemporaryDirectory() as folder:
-        saved = Path(folder) / "ours.json"
-        ours.save(saved)
-        hf_json = hf.to_str()
-
-        def fresh_ours() -> ByteLevelBPETokenizer:
-            return ByteLevelBPETokenizer.load(saved)
-
-        def fresh_hf() -> HFTokenizer:
-            return HFTokenizer.from_str(hf_json)
-
-        ours_ids = fresh_ours().encode(encode_text)
-        same_ids = ours_ids == fresh_hf().encode(encode_text).ids
-        seconds = {
-            "ours_whole": best_time(
-                lambda: fresh_ours().encode(encode_text), args.repeat
-            ),
-            "hf_whole": best_time(
-                lambda: fresh_hf().encode(encode_text), args.repeat
-            ),
-            "ours_lines": best_time(
-                lambda: list(map(fresh_ours().encode, lines)),
-                args.repeat,
-            ),
-            "hf_lines": best_time(
-                lambda: fresh_hf().encode_batch(lines), args.repeat
-            ),
-        }
-
-    n_bytes = len(encode_text.encode("utf-8"))
     result = {
-        "text_source": source,
+        "description": "自前のバイトレベル BPE と HF tokenizers の時間の比"
+        "（自前 / tokenizers。何倍の時間がかかるか）",
+        "method": "交互に測り、回ごとの CPU 時間の比の中央値と範囲",
+        "text_source": DATA,
         "train_chars": len(train_text),
         "encode_chars": len(encode_text),
-        "encode_bytes": n_bytes,
+        "encode_bytes": len(encode_text.encode("utf-8")),
         "vocab_size": args.vocab_size,
         "merges": len(ours.merges),
-        "same_merges_as_hf": same_merges,
-        "same_ids_as_hf": same_ids,
-        "tokens": len(ours_ids),
-        "train_seconds": {"ours": ours_train, "hf": hf_train_s},
-        "train_ratio_ours_over_hf": ours_train / hf_train_s,
-        "encode_seconds": seconds,
-        "encode_mb_per_second": {
-            k: n_bytes / v / 1e6 for k, v in seconds.items()
+        "tokens": n_tokens,
+        "checks": [train_check, *encode_checks],
+        "same_merges_as_hf": True,
+        "same_ids_as_hf": True,
+        "train_time_ratio_ours_over_hf": train_ratio,
+        "encode_time_ratio_ours_over_hf": {
+            "whole": encode["whole"],
+            "lines": encode["lines"],
         },
-        "encode_ratio_ours_over_hf": {
-            "whole": seconds["ours_whole"] / seconds["hf_whole"],
-            "lines": seconds["ours_lines"] / seconds["hf_lines"],
-        },
-        "environment": {
-            "python": sys.version.split()[0],
-            "tokenizers": tokenizers.__version__,
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
+        "encode_mb_per_second_median": encode["mb_per_s_median"],
+        "tokenizers": tokenizers.__version__,
+        "environment": environment(),
+        "book": {
+            "train_ratio": describe_ratio(train_ratio, digits=0),
+            "encode_whole_ratio": describe_ratio(encode["whole"], digits=1),
+            "encode_lines_ratio": describe_ratio(encode["lines"], digits=1),
         },
     }
-
-    print(f"マージ列が tokenizers と一致: {same_merges}")
-    print(f"encode の結果が tokenizers と一致: {same_ids}")
+    write_json(OUT, result)
+    print("マージ列と encode の結果は tokenizers と一致")
     print(
-        f"学習: 自前 {ours_train:.2f} 秒、tokenizers {hf_train_s:.3f} 秒"
-        f"（自前は {result['train_ratio_ours_over_hf']:.0f} 倍の時間）"
+        f"学習: 自前は tokenizers の {describe_ratio(train_ratio, 0)}の時間"
     )
-    speed = result["encode_mb_per_second"]
-    ratio = result["encode_ratio_ours_over_hf"]
     for kind, label in [("whole", "1 つの文字列"), ("lines", "行ごと")]:
         print(
-            f"encode（{label}）: 自前 {speed['ours_' + kind]:.2f} MB/秒、"
-            f"tokenizers {speed['hf_' + kind]:.2f} MB/秒"
-            f"（自前は {ratio[kind]:.2f} 倍の時間）"
+            f"encode（{label}）: 自前は "
+            f"{describe_ratio(encode[kind], 1)}の時間"
         )
-    write_json(RESULT, result)
-    print(f"結果を {RESULT.relative_to(ROOT)} に書きました")
+    print(f"結果を {OUT} に書きました")
 
 
 if __name__ == "__main__":

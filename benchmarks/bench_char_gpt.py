@@ -1,17 +1,18 @@
 """文字単位 GPT の学習の速さを、torch.nn.TransformerEncoder と比べる（CPU）。
 
 本書の GPT（easy_transformer.gpt）と、同じ大きさのモデルを PyTorch の
-nn.TransformerEncoder（因果マスク付き、Pre-LN、GELU）で組んだもの
-を、同じバッチ・同じ AdamW で学習し、1 秒あたりに学習したトークンの数
-（tokens/s）と、その比（本書 / PyTorch）を出す。大きさは
-bench_shakespeare.py と同じ（4 層・4 ヘッド・128 次元・ブロック長 64・
-バッチ 12・語彙 65）。
+nn.TransformerEncoder（因果マスク付き、Pre-LN、GELU の tanh 近似）で
+組んだもの（`_common.TorchGPT`）を、同じバッチ・同じ AdamW で学習し、
+1 秒あたりに学習したトークンの数（tokens/s）と、回ごとの時間の比を出す。
+大きさは bench_shakespeare.py と同じ（4 層・4 ヘッド・128 次元・
+ブロック長 64・バッチ 12・語彙 65・バイアスなし）。
 
-2 つを交互に何回か測り、それぞれの中央値を比べる。ほかのプロセスと
-CPU を分け合っていても、同じ実行の中で交互に測れば、比はあまり
-揺れない。
+時間を測る前に、本書の GPT の重みを相手に写し、ロジットと、同じ
+バッチで学習した後の損失が一致することを確かめる。そのうえで 2 つを
+交互に測り（回ごとに順番を入れ替える）、回ごとの CPU 時間の比
+（PyTorch / 本書。1 より大きければ本書が速い）の中央値と範囲をとる。
 
-    .venv/bin/python benchmarks/bench_char_gpt.py
+    .venv/bin/python benchmarks/bench_char_gpt.py [--threads 1]
 
 結果は `benchmarks/results/char_gpt.json` に書く。
 """
@@ -19,60 +20,37 @@ CPU を分け合っていても、同じ実行の中で交互に測れば、比�
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import time
-from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from _common import environment, write_json
-from torch import Tensor, nn
+from _common import (
+    RESULTS,
+    add_threads_argument,
+    alternate,
+    check_close,
+    copy_gpt_weights,
+    describe_ratio,
+    environment,
+    set_threads,
+    torch_gpt_like,
+    training_step,
+    write_json,
+)
 
 from easy_transformer.gpt import GPT, GPTConfig
 
-RESULTS = Path(__file__).resolve().parent / "results" / "char_gpt.json"
+OUT = RESULTS / "char_gpt.json"
 VOCAB, BLOCK, BATCH = 65, 64, 12
 LAYERS, HEADS, D_MODEL = 4, 4, 128
 
 
-class TorchGPT(nn.Module):
-    """nn.TransformerEncoder で組んだ、GPT と同じ形のモデル。"""
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_threads_argument(parser)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args()
+    set_threads(args.threads)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.tok_emb = nn.Embedding(VOCAB, D_MODEL)
-        self.pos_emb = nn.Embedding(BLOCK, D_MODEL)
-        layer = nn.TransformerEncoderLayer(
-            D_MODEL,
-            HEADS,
-            4 * D_MODEL,
-            dropout=0.0,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
-        self.encoder = nn.TransformerEncoder(
-            layer, LAYERS, enable_nested_tensor=False
-        )
-        # Pre-LN では最後の層の出力が正規化を通らないので、ここで通す
-        self.norm = nn.LayerNorm(D_MODEL)
-        self.lm_head = nn.Linear(D_MODEL, VOCAB, bias=False)
-        self.lm_head.weight = self.tok_emb.weight
-        self.register_buffer(
-            "mask", nn.Transformer.generate_square_subsequent_mask(BLOCK)
-        )
-
-    def forward(self, ids: Tensor) -> Tensor:
-        pos = torch.arange(ids.size(1), device=ids.device)
-        x = self.tok_emb(ids) + self.pos_emb(pos)
-        t = ids.size(1)
-        x = self.encoder(x, mask=self.mask[:t, :t], is_causal=True)
-        logits: Tensor = self.lm_head(self.norm(x))
-        return logits
-
-
-def make_ours() -> nn.Module:
     config = GPTConfig(
         vocab_size=VOCAB,
         block_size=BLOCK,
@@ -80,63 +58,54 @@ def make_ours() -> nn.Module:
         n_heads=HEADS,
         d_model=D_MODEL,
         dropout=0.0,
+        bias=False,
     )
-    return GPT(config)
-
-
-def train_tokens_per_sec(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    batches: list[tuple[Tensor, Tensor]],
-) -> float:
-    """batches で 1 回ずつ更新し、1 秒あたりのトークン数を返す。"""
-    model.train()
-    start = time.perf_counter()
-    for x, y in batches:
-        logits = model(x)
-        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        optimizer.step()
-    seconds = time.perf_counter() - start
-    return len(batches) * BATCH * BLOCK / seconds
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=30)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-
     torch.manual_seed(0)
-    models = {"ours": make_ours(), "torch": TorchGPT()}
+    ours = GPT(config)
+    ref = torch_gpt_like(ours)
+    copy_gpt_weights(ours, ref)
     n_params = {
-        name: sum(p.numel() for p in m.parameters())
-        for name, m in models.items()
-    }
-    optimizers = {
-        name: torch.optim.AdamW(m.parameters(), lr=1e-3, betas=(0.9, 0.99))
-        for name, m in models.items()
+        "ours": sum(p.numel() for p in ours.parameters()),
+        "torch": sum(p.numel() for p in ref.parameters()),
     }
     data = torch.randint(VOCAB, (args.steps, BATCH, BLOCK + 1))
     batches = [(b[:, :-1], b[:, 1:]) for b in data]
-    # 初回の準備（メモリの確保など）を測らない
-    for name, model in models.items():
-        train_tokens_per_sec(model, optimizers[name], batches[:3])
+    x = batches[0][0]
+    checks = [
+        check_close("ロジット（学習前）", ref.eval()(x), ours.eval()(x))
+    ]
+    steps = {
+        "ours": training_step(ours, batches),
+        "torch": training_step(ref, batches),
+    }
+    losses = {name: step() for name, step in steps.items()}
+    checks.append(
+        check_close(
+            f"{args.steps} ステップ学習した後の損失",
+            torch.tensor(losses["torch"]),
+            torch.tensor(losses["ours"]),
+            rtol=1e-4,
+            atol=1e-4,
+        )
+    )
 
-    speeds: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(args.rounds):
-        for name, model in models.items():
-            speeds[name].append(
-                train_tokens_per_sec(model, optimizers[name], batches)
-            )
-    median = {name: statistics.median(v) for name, v in speeds.items()}
-    ratio = median["ours"] / median["torch"]
+    timings = alternate(steps, args.rounds)
+    ratio = {
+        kind: timings.ratio("torch", "ours", kind)
+        for kind in ["cpu", "wall"]
+    }
+    tokens = args.steps * BATCH * BLOCK
+    tokens_per_sec = {
+        name: {
+            kind: tokens / timings.median(name, kind)
+            for kind in ["cpu", "wall"]
+        }
+        for name in steps
+    }
     result = {
-        "description": "文字単位 GPT の学習の速さ（tokens/s）。本書の GPT と"
+        "description": "文字単位 GPT の学習の速さ。本書の GPT と"
         " nn.TransformerEncoder（因果マスク）で組んだ同じ大きさのモデル",
+        "method": "交互に測り、回ごとの CPU 時間の比の中央値と範囲",
         "config": {
             "vocab_size": VOCAB,
             "block_size": BLOCK,
@@ -146,20 +115,23 @@ def main() -> None:
             "d_model": D_MODEL,
             "d_ff": 4 * D_MODEL,
             "dropout": 0.0,
+            "bias": False,
             "steps_per_round": args.steps,
             "rounds": args.rounds,
         },
         "n_params": n_params,
-        "tokens_per_sec": speeds,
-        "median_tokens_per_sec": median,
-        "ratio_ours_over_torch": ratio,
-        "environment": {**environment(), "load_average": os.getloadavg()},
+        "checks": checks,
+        "median_tokens_per_sec": tokens_per_sec,
+        "speed_ratio_ours_over_torch": ratio,
+        "timings": timings.to_dict(),
+        "environment": environment(),
+        "book": {"speed_ratio": describe_ratio(ratio["cpu"])},
     }
-    write_json(RESULTS, result)
+    write_json(OUT, result)
     print(
-        f"本書 {median['ours']:.0f} tokens/s、PyTorch "
-        f"{median['torch']:.0f} tokens/s、比 {ratio:.2f}"
-        f"（パラメータ {n_params}）"
+        f"本書 {tokens_per_sec['ours']['cpu']:.0f} tokens/s、PyTorch "
+        f"{tokens_per_sec['torch']['cpu']:.0f} tokens/s（CPU 時間）、"
+        f"速さの比（本書 / PyTorch）{describe_ratio(ratio['cpu'])}"
     )
 
 

@@ -2,10 +2,14 @@
 
 元の float32 のモデル、自前の int8（`quantize_linear_layers`）、
 PyTorch の動的量子化（`torch_ao_quantize_dynamic`）の 3 つを、
-同じ実行の中で同じ入力に対して比べる。時間は環境で大きく変わるので、
-絶対値ではなく float32 との比を見る。
+同じ実行の中で同じ入力に対して比べる。時間を測る前に、自前の int8 の
+出力が「逆量子化した重みを入れた float32 のモデル」の出力と一致する
+こと（量子化した重みで正しく計算していること）と、2 つの int8 の
+出力の float32 からの相対誤差が 5% 未満であることを確かめる。時間は
+3 つを交互に測り（回ごとに順番を入れ替える）、回ごとの CPU 時間の
+float32 との比の中央値と範囲を見る。スレッド数は `--threads`（既定 1）。
 
-    .venv/bin/python benchmarks/bench_quantization.py
+    .venv/bin/python benchmarks/bench_quantization.py [--threads 1]
 
 結果は表で表示し、`benchmarks/results/quantization.json` に書く。
 """
@@ -13,27 +17,35 @@ PyTorch の動的量子化（`torch_ao_quantize_dynamic`）の 3 つを、
 from __future__ import annotations
 
 import argparse
-import platform
-import statistics
-import time
+import copy
 import warnings
-from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
-from _common import write_json
+from _common import (
+    RESULTS,
+    MismatchError,
+    add_threads_argument,
+    alternate,
+    check_close,
+    environment,
+    set_threads,
+    write_json,
+)
 from torch import Tensor, nn
 
 from easy_transformer.quantization import (
+    QuantizedLinear,
     model_size_bytes,
     output_error,
     quantize_linear_layers,
     torch_ao_quantize_dynamic,
 )
 
-RESULTS = Path(__file__).resolve().parent / "results" / "quantization.json"
+OUT = RESULTS / "quantization.json"
+MAX_RELATIVE_ERROR = 0.05
 
 
 class TinyEncoder(nn.Module):
@@ -92,34 +104,23 @@ def build_cases(
     ]
 
 
-def time_models(
-    models: Mapping[str, Callable[[Tensor], Tensor]],
-    x: Tensor,
-    repeats: int,
-    warmup: int = 3,
-) -> dict[str, list[float]]:
-    """各モデルの 1 回の推論の時間（秒）を `repeats` 回ずつ測る。
+def dequantized_reference(model: nn.Module, own: nn.Module) -> nn.Module:
+    """own で int8 にした層だけ、逆量子化した重みに替えた float のモデル。
 
-    モデルを 1 回ずつ順番に回して測る。1 つずつまとめて測ると、
-    途中で CPU の周波数や他のプロセスの負荷が変わったときに、
-    その影響が特定のモデルだけに偏るからである。
+    自前の int8 の層は、forward で重みを float に戻して掛けるので、
+    このモデルとほぼ同じ出力になるはず（違えば量子化の実装の誤り）。
     """
-    with torch.inference_mode():
-        for model in models.values():
-            for _ in range(warmup):
-                model(x)
-        times: dict[str, list[float]] = {name: [] for name in models}
-        for _ in range(repeats):
-            for name, model in models.items():
-                start = time.perf_counter()
-                model(x)
-                times[name].append(time.perf_counter() - start)
-    return times
+    ref = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for name, module in own.named_modules():
+            if isinstance(module, QuantizedLinear):
+                ref.get_submodule(name).weight.copy_(module.weight)
+    return ref
 
 
 def run_case(
-    model: nn.Module, x: Tensor, repeats: int
-) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    model: nn.Module, x: Tensor, rounds: int
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], list[str]]:
     own = quantize_linear_layers(model)
     # 警告は表示したうえで、結果の JSON にも残す
     with warnings.catch_warnings(record=True) as caught:
@@ -133,21 +134,53 @@ def run_case(
     )
     variants = {"float32": model, "own_int8": own, "torch_ao_dynamic": ao}
     with torch.inference_mode():
-        reference = model(x)
         outputs = {name: m(x) for name, m in variants.items()}
-    times = time_models(variants, x, repeats)
-    base = statistics.median(times["float32"])
+        dequant = dequantized_reference(model, own)(x)
+    checks = [
+        check_close(
+            "自前の int8 と、逆量子化した重みの float32 モデル",
+            outputs["own_int8"],
+            dequant,
+        )
+    ]
+    errors = {
+        name: output_error(outputs["float32"], out)
+        for name, out in outputs.items()
+    }
+    for name in ["own_int8", "torch_ao_dynamic"]:
+        if errors[name].relative >= MAX_RELATIVE_ERROR:
+            raise MismatchError(
+                f"{name} の相対誤差 {errors[name].relative:.3f} が"
+                f" {MAX_RELATIVE_ERROR} 以上です"
+            )
+        checks.append(
+            {
+                "what": f"{name} の float32 からの相対誤差 < "
+                f"{MAX_RELATIVE_ERROR}",
+                "passed": True,
+                "relative": errors[name].relative,
+            }
+        )
+
+    def infer(m: nn.Module) -> Any:
+        def run() -> None:
+            with torch.inference_mode():
+                m(x)
+
+        return run
+
+    timings = alternate(
+        {name: infer(m) for name, m in variants.items()}, rounds, warmup=3
+    )
     results: dict[str, dict[str, Any]] = {}
     for name, m in variants.items():
-        median = statistics.median(times[name])
         results[name] = {
             "size": asdict(model_size_bytes(m)),
-            "error": asdict(output_error(reference, outputs[name])),
-            "time_ms_median": median * 1e3,
-            "time_ms_min": min(times[name]) * 1e3,
-            "time_ratio_to_float32": median / base,
+            "error": asdict(errors[name]),
+            "time_ms_median": timings.median(name) * 1e3,
+            "time_ratio_to_float32": timings.ratio(name, "float32"),
         }
-    return results, messages
+    return results, checks, messages
 
 
 def print_table(name: str, results: dict[str, dict[str, Any]]) -> None:
@@ -167,12 +200,13 @@ def print_table(name: str, results: dict[str, dict[str, Any]]) -> None:
             f"{size['saved_bytes'] / base['saved_bytes']:>6.3f} "
             f"{err['max_abs']:>9.2e} {err['relative']:>9.2e} "
             f"{r['time_ms_median']:>8.2f} "
-            f"{r['time_ratio_to_float32']:>6.2f}"
+            f"{r['time_ratio_to_float32']['median']:>6.2f}"
         )
     print(
         "（state_dict B: テンソルのバイト数、saved B: torch.save の大きさ、"
         "ratio: float32 との比、\n  max_abs / rel_err: float32 の出力との"
-        "最大絶対誤差 / 相対誤差、ms: 1 回の推論の中央値）"
+        "最大絶対誤差 / 相対誤差、ms: 1 回の推論の CPU 時間の中央値、\n"
+        "  最後の ratio: 回ごとの CPU 時間の float32 との比の中央値）"
     )
 
 
@@ -181,32 +215,36 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="小さなモデルで手早く測る"
     )
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=OUT)
+    add_threads_argument(parser)
     args = parser.parse_args()
+    set_threads(args.threads)
 
     report: dict[str, Any] = {
-        "environment": {
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "processor": platform.processor(),
-            "threads": torch.get_num_threads(),
-            "quantized_engine": torch.backends.quantized.engine,
-        },
-        "repeats": args.repeats,
+        "description": "int8 の重み量子化: 大きさ・出力の誤差・推論時間",
+        "method": "交互に測り、回ごとの CPU 時間の float32 との比の中央値と"
+        "範囲",
+        "rounds": args.rounds,
+        "quantized_engine": torch.backends.quantized.engine,
         "cases": [],
     }
     warned: set[str] = set()
     for name, config, model, x in build_cases(args.quick):
-        results, messages = run_case(model, x, args.repeats)
+        results, checks, messages = run_case(model, x, args.rounds)
         print_table(name, results)
         report["cases"].append(
-            {"name": name, "config": config, "results": results}
+            {
+                "name": name,
+                "config": config,
+                "checks": checks,
+                "results": results,
+            }
         )
         # C++ 側の警告は 1 プロセスに 1 回しか出ないので、全体で集める
         warned.update(messages)
     report["torch_ao_warnings"] = sorted(warned)
+    report["environment"] = environment()
     print("\ntorch.ao の動的量子化で出た警告:")
     for message in report["torch_ao_warnings"]:
         print(f"  {message}")

@@ -1,79 +1,354 @@
 """tinyshakespeare で文字単位の GPT を CPU で学習し、検証損失を測る。
 
 nanoGPT の shakespeare_char を CPU で試す例（4 層・4 ヘッド・128 次元・
-ブロック長 64・バッチ 12・2000 反復・dropout 0）と同じ大きさと学習の
-設定（lm_experiment.TEXT_LM_CONFIG）で学習する。よく知られた公開結果
-では、この設定の検証損失は約 1.88。学習率は 1e-3 から 1e-4 への
-コサイン減衰（ウォームアップ 100）、AdamW の beta2 は 0.99、勾配の
-クリップは 1.0、重み減衰は 0.1。データの末尾 10% を検証に使い、
-検証損失は 20 バッチの平均（nanoGPT の eval_iters=20 と同じ）。
+ブロック長 64・バッチ 12・2000 反復・dropout 0・バイアスなし）と同じ
+大きさと学習の設定（lm_experiment.TEXT_LM_CONFIG）で学習する。学習率は
+1e-3 から 1e-4 へのコサイン減衰（ウォームアップ 100）、AdamW の beta2 は
+0.99、勾配のクリップは 1.0、重み減衰は 0.1。データの末尾 10% を検証に
+使い、検証損失は 20 バッチの平均（nanoGPT の CPU の例の eval_iters=20
+と同じ）。公開されている nanoGPT の結果は約 1.88。
 
-    .venv/bin/python benchmarks/bench_shakespeare.py
+大きさ・ステップ数・バッチ・ブロック長・学習率の予定・評価の仕方は
+変えずに、次の「作り方」（Recipe）だけを切り替えて比べられる。
 
-データ `../shared/data/tinyshakespeare/input.txt`（リポジトリの
-ルートの親）が無ければ、何もせずに終了コード 0 で終わる。
-結果は `benchmarks/results/shakespeare.json` に書く。
+- special_tokens: 語彙に <pad>・<unk>・<bos>・<eos> の 4 つを入れる
+  （パッケージの CharTokenizer の既定。nanoGPT は 65 文字だけ）。
+- decay_embeddings: 埋め込み（出力層と共有）と位置埋め込みにも重み
+  減衰をかける（nanoGPT は 2 次元以上のパラメータすべてにかける。
+  パッケージの param_groups は埋め込みを除く）。
+- zero_init_proj: 残差に足し込む射影（注意の out_proj と FFN の fc2）
+  の初期値を 0 にする（パッケージと nanoGPT は標準偏差
+  0.02/√(2 × 層数) の正規分布）。
+
+種ごとの検証損失に加え、検証データ全体（重ならない窓をすべて）での
+損失も記録する（20 バッチの見積もりがどれだけ揺れるかを見るため）。
+`--speed-check` を付けると、同じ実行の中でパッケージの既定の作り方と
+交互に学習を進め、回ごとの CPU 時間の比（速さが落ちていないか）を測る。
+
+    .venv/bin/python benchmarks/bench_shakespeare.py [--recipe final]
+        [--seeds 0 1 2] [--jobs 3] [--speed-check]
+
+データが無い（または中身が記録と違う）ときは、終了コード 1 で終わる。
+結果は `benchmarks/results/shakespeare.json`（`--recipe final`）か
+`benchmarks/results/shakespeare_<作り方>.json` に書く。
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import asdict, replace
-from pathlib import Path
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import torch
-from _common import environment, write_json
+import torch.nn.functional as F
+from _common import (
+    RESULTS,
+    add_threads_argument,
+    alternate,
+    describe_ratio,
+    environment,
+    set_threads,
+    write_json,
+)
+from torch import Tensor, nn
 
+from easy_transformer.data import DataError, data_path
+from easy_transformer.gpt import GPT, GPTConfig
 from easy_transformer.lm_experiment import (
     TEXT_LM_CONFIG,
-    TEXT_SAMPLING,
-    train_text_lm,
+    LMConfig,
+    lm_loss,
+    random_windows,
+)
+from easy_transformer.tokenizer import CharTokenizer
+from easy_transformer.training import (
+    TrainConfig,
+    Trainer,
+    make_scheduler,
+    param_groups,
+    seed_everything,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
-RESULTS = Path(__file__).resolve().parent / "results" / "shakespeare.json"
+DATA = "tinyshakespeare/input.txt"
 REFERENCE_VAL_LOSS = 1.88  # nanoGPT の README にある CPU の例の結果
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    if not DATA.is_file():
-        print(f"{DATA} が無いので飛ばします。")
-        return
-    torch.set_num_threads(args.threads)
+@dataclass(frozen=True)
+class Recipe:
+    """大きさと学習の予定を変えずに切り替える「作り方」。"""
 
-    load_before = os.getloadavg()
-    result = train_text_lm(
-        DATA,
-        tokenizer="char",
-        config=TEXT_LM_CONFIG,
-        seed=args.seed,
+    special_tokens: bool = True
+    decay_embeddings: bool = False
+    zero_init_proj: bool = False
+
+
+RECIPES = {
+    # パッケージの既定（変更前の計測と同じ）
+    "package": Recipe(),
+    # nanoGPT と同じ語彙と重み減衰
+    "nanogpt": Recipe(special_tokens=False, decay_embeddings=True),
+    "no_special_tokens": Recipe(special_tokens=False),
+    "decay_embeddings": Recipe(decay_embeddings=True),
+    "zero_init_proj": Recipe(zero_init_proj=True),
+    # 本書で採る作り方（いまはパッケージの既定と同じ。ほかの作り方が
+    # 3 つの種の平均で上回ったら、ここを替える）
+    "final": Recipe(),
+}
+
+
+def load_text() -> str:
+    try:
+        return data_path(DATA).read_text(encoding="utf-8")
+    except DataError as exc:
+        print(f"データを読めません: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+def encode(text: str, recipe: Recipe) -> tuple[CharTokenizer, Tensor]:
+    """文字単位の語彙を作り、テキスト全体を ID の列にする。"""
+    if recipe.special_tokens:
+        tok = CharTokenizer()
+        tok.train(text)
+    else:
+        # nanoGPT と同じ: テキストに出てくる文字だけを、コードポイント順に
+        tok = CharTokenizer.from_chars(text, special_tokens=())
+    return tok, torch.tensor(tok.encode(text))
+
+
+def build(
+    recipe: Recipe, cfg: LMConfig, seed: int, text: str
+) -> tuple[Trainer, Tensor, int]:
+    """(Trainer, 検証の ID 列, 語彙の大きさ) を作る。"""
+    tok, ids = encode(text, recipe)
+    n_train = int(len(ids) * (1 - cfg.val_fraction))
+    seed_everything(seed)
+    model = GPT(
+        GPTConfig(
+            vocab_size=tok.vocab_size,
+            block_size=cfg.block_size,
+            n_layers=cfg.n_layers,
+            n_heads=cfg.n_heads,
+            d_model=cfg.d_model,
+            dropout=cfg.dropout,
+            bias=cfg.bias,
+        )
+    )
+    if recipe.zero_init_proj:
+        for name, p in model.named_parameters():
+            if name.endswith(("out_proj.weight", "fc2.weight")):
+                nn.init.zeros_(p)
+    config = TrainConfig(
+        lr=cfg.lr,
+        min_lr=cfg.min_lr,
+        weight_decay=cfg.weight_decay,
+        betas=(0.9, cfg.beta2),
+        warmup_steps=cfg.warmup_steps,
+        max_steps=cfg.max_steps,
+        grad_clip=cfg.grad_clip,
+        eval_interval=cfg.eval_interval,
+        eval_batches=cfg.eval_batches,
+        log_interval=10,
+        checkpoint_path=None,
+        seed=seed,
         device="cpu",
-        sampling=replace(TEXT_SAMPLING, max_new_tokens=300),
+        progress=False,
     )
-    record = result.to_dict()
-    record.update(
-        description="tinyshakespeare の文字単位 GPT（nanoGPT の "
-        "shakespeare_char の CPU の例と同じ大きさ）",
-        reference_val_loss=REFERENCE_VAL_LOSS,
-        train_config=asdict(TEXT_LM_CONFIG),
-        load_average_before=load_before,
-        load_average_after=os.getloadavg(),
-        environment=environment(),
+    val_ids = ids[n_train:]
+    trainer = Trainer(
+        model,
+        config,
+        random_windows(ids[:n_train], cfg.block_size, cfg.batch_size),
+        lm_loss,
+        val_data=random_windows(val_ids, cfg.block_size, cfg.batch_size),
     )
-    write_json(RESULTS, record)
+    if recipe.decay_embeddings:
+        # nanoGPT と同じく、2 次元以上のパラメータすべてに重み減衰
+        groups = [
+            {
+                "params": [p for p in model.parameters() if p.dim() >= 2],
+                "weight_decay": cfg.weight_decay,
+            },
+            {
+                "params": [p for p in model.parameters() if p.dim() < 2],
+                "weight_decay": 0.0,
+            },
+        ]
+        assert sum(len(g["params"]) for g in groups) == len(
+            [p for g in param_groups(model, 0.0) for p in g["params"]]
+        )
+        trainer.optimizer = torch.optim.AdamW(
+            groups, lr=cfg.lr, betas=config.betas
+        )
+        trainer.scheduler = make_scheduler(trainer.optimizer, config)
+    return trainer, val_ids, tok.vocab_size
+
+
+@torch.no_grad()
+def full_val_loss(model: nn.Module, val_ids: Tensor, block: int) -> float:
+    """検証データ全体を重ならない窓に切った、全トークンの平均の損失。"""
+    model.eval()
+    n = (len(val_ids) - 1) // block
+    x = val_ids[: n * block].view(n, block)
+    y = val_ids[1 : n * block + 1].view(n, block)
+    total = 0.0
+    for i in range(0, n, 64):
+        logits = model(x[i : i + 64])
+        total += F.cross_entropy(
+            logits.flatten(0, 1), y[i : i + 64].flatten(), reduction="sum"
+        ).item()
+    return total / (n * block)
+
+
+# 動作確認用（--smoke）: ステップ数だけを減らす。結果は書かない
+SMOKE_CONFIG = replace(
+    TEXT_LM_CONFIG, max_steps=20, warmup_steps=5, eval_interval=10
+)
+
+
+def train_one(recipe_name: str, seed: int, smoke: bool) -> dict[str, Any]:
+    """1 つの種で学習し、記録を返す（別のプロセスでも呼べる形）。"""
+    set_threads(1)
+    recipe = RECIPES[recipe_name]
+    cfg = SMOKE_CONFIG if smoke else TEXT_LM_CONFIG
+    trainer, val_ids, vocab_size = build(recipe, cfg, seed, load_text())
+    wall, cpu = time.perf_counter(), time.process_time()
+    history = trainer.train()
+    seconds = time.perf_counter() - wall
+    cpu_seconds = time.process_time() - cpu
+    vals = [r["val_loss"] for r in history if "val_loss" in r]
+    speeds = [r["tokens_per_sec"] for r in history if "tokens_per_sec" in r]
+    return {
+        "seed": seed,
+        "val_loss": vals[-1],
+        "val_loss_full": full_val_loss(
+            trainer.model, val_ids, cfg.block_size
+        ),
+        "val_loss_curve": vals,
+        "vocab_size": vocab_size,
+        "steps": trainer.step,
+        "train_seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "tokens_per_sec_mean": sum(speeds) / len(speeds),
+    }
+
+
+def speed_check(
+    recipe_name: str, rounds: int, steps: int
+) -> dict[str, Any]:
+    """パッケージの既定の作り方と交互に学習を進め、CPU 時間の比を測る。"""
+    text = load_text()
+    cfg = TEXT_LM_CONFIG
+    trainers = {
+        name: build(RECIPES[name], cfg, 0, text)[0]
+        for name in ["package", recipe_name]
+    }
+
+    def run(trainer: Trainer) -> Any:
+        def go() -> None:
+            for _ in range(steps):
+                trainer.train_step()
+
+        return go
+
+    timings = alternate(
+        {f"{n}:{i}": run(t) for i, (n, t) in enumerate(trainers.items())},
+        rounds,
+    )
+    a, b = timings.names
+    return {
+        "steps_per_round": steps,
+        "time_ratio_package_over_recipe": timings.ratio(a, b),
+        "timings": timings.to_dict(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", choices=list(RECIPES), default="final")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="並べて学習する種の数"
+    )
+    parser.add_argument("--speed-check", action="store_true")
+    parser.add_argument(
+        "--smoke", action="store_true", help="20 ステップだけの動作確認"
+    )
+    parser.add_argument(
+        "--tag",
+        default="",
+        help="結果のファイル名に足す印（同じ作り方の種を分けて走らせるとき）",
+    )
+    add_threads_argument(parser)
+    args = parser.parse_args()
+    if args.threads != 1:
+        raise SystemExit("この計測は 1 スレッド（--threads 1）で行います。")
+    set_threads(args.threads)
+    load_text()  # データが無ければここで終了コード 1
+
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            runs = list(
+                pool.map(
+                    train_one,
+                    [args.recipe] * len(args.seeds),
+                    args.seeds,
+                    [args.smoke] * len(args.seeds),
+                )
+            )
+    else:
+        runs = [train_one(args.recipe, s, args.smoke) for s in args.seeds]
+    mean = statistics.mean(r["val_loss"] for r in runs)
+    result: dict[str, Any] = {
+        "description": "tinyshakespeare の文字単位 GPT（nanoGPT の "
+        "shakespeare_char の CPU の例と同じ大きさと学習の予定）",
+        "recipe_name": args.recipe,
+        "recipe": asdict(RECIPES[args.recipe]),
+        "config": asdict(TEXT_LM_CONFIG),
+        "runs": runs,
+        "val_loss_mean": mean,
+        "val_loss_full_mean": statistics.mean(
+            r["val_loss_full"] for r in runs
+        ),
+        "reference_val_loss": REFERENCE_VAL_LOSS,
+        "jobs": args.jobs,
+        "environment": environment(),
+    }
+    if args.speed_check:
+        result["speed_check"] = speed_check(
+            args.recipe, 2 if args.smoke else 5, 20
+        )
+    losses = "・".join(f"{r['val_loss']:.3f}" for r in runs)
+    seconds = [r["train_seconds"] for r in runs]
+    result["book"] = {
+        "val_loss_mean": f"{mean:.3f}",
+        "val_losses": losses,
+        "seeds": "・".join(str(r["seed"]) for r in runs),
+        "train_seconds": f"{statistics.median(seconds):.0f} 秒",
+    }
+    name = "shakespeare"
+    if args.recipe != "final":
+        name += f"_{args.recipe}"
+    if args.tag:
+        name += f"_{args.tag}"
+    if not args.smoke:
+        write_json(RESULTS / f"{name}.json", result)
     print(
-        f"検証損失 {result.val_loss:.4f}（参考 {REFERENCE_VAL_LOSS}）、"
-        f"学習 {result.train_seconds:.1f} 秒（CPU {result.cpu_seconds:.1f}"
-        f" 秒）、{result.tokens_per_sec:.0f} tokens/s"
+        f"{args.recipe}: 検証損失 {losses}（平均 {mean:.4f}、"
+        f"参考 {REFERENCE_VAL_LOSS}）"
     )
-    print(result.samples[0])
+    if args.speed_check:
+        r = result["speed_check"]["time_ratio_package_over_recipe"]
+        print(
+            "速さの比（既定の作り方の時間 / この作り方の時間）: "
+            f"{describe_ratio(r)}"
+        )
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     main()
