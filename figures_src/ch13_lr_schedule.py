@@ -30,9 +30,11 @@ def main() -> None:
     ax.axvline(WARMUP, color="gray", linestyle="--", linewidth=0.8)
     ax.annotate(
         "ウォームアップの終わり",
-        xy=(WARMUP, PEAK),
-        xytext=(WARMUP + 30, PEAK * 0.9),
+        xy=(WARMUP, PEAK * 0.3),
+        xytext=(WARMUP + 12, PEAK * 0.3),
         fontsize=9,
+        va="center",
+        arrowprops={"arrowstyle": "->", "color": "gray"},
     )
     ax.set_xlabel("更新の回数")
     ax.set_ylabel("学習率")
