@@ -1,7 +1,7 @@
 """第14章: クエリ・キー・値を 1 回の行列積で作る自己注意。
 
-第13章の素朴な版は q_proj・k_proj・v_proj の 3 つの nn.Linear で
-クエリ・キー・値を作った。ここでは (d_model, 3 * d_model) の 1 つの
+第13章の素朴な版と完成品の MultiHeadAttention は、3 つの nn.Linear で
+クエリ・キー・値を作る。ここでは (d_model, 3 * d_model) の 1 つの
 nn.Linear で 3 つをまとめて作り、結果を 3 つに切り分ける。
 
 >>> import torch
