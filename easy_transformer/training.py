@@ -137,8 +137,8 @@ def use_bf16(setting: bool | None, device: torch.device) -> bool:
     available = device.type == "cuda" and torch.cuda.is_bf16_supported()
     if setting is True and not available:
         warnings.warn(
-            f"mixed_precision=True ですが、デバイス {device} では bf16 の"
-            "autocast を使わず float32 で学習します（bf16 を使うのは"
+            f"mixed_precision=True ですが、デバイス {device} では bf16 の "
+            "autocast を使わず float32 で学習します（bf16 を使うのは "
             "bf16 に対応した CUDA の GPU だけ）。この警告を消すには "
             "mixed_precision=None（自動）か False にしてください。",
             stacklevel=3,
