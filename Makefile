@@ -42,7 +42,7 @@ fresh-doctrees = for f in $(SPHINX_CODE); do [ build/doctrees/$(1)/environment.p
 
 MMDC := node_modules/.bin/mmdc -q -p tools/puppeteer-config.json -c tools/mermaid-config.json -b white
 
-.PHONY: help book html pdf epub figures test test-gpu lint clean distclean live setup deps-python deps-node deps-system check-book
+.PHONY: help book html pdf epub figures test test-gpu lint clean distclean live setup deps-python deps-node deps-system check-book notebooks
 
 help: ## このヘルプを表示する
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -112,10 +112,17 @@ $(STATIC)/cover.png: $(FIGDIR)/.cover.stamp
 
 # ---- 本 ---------------------------------------------------------------------
 
-book: html pdf epub ## 依存の準備から HTML・PDF・EPUB の生成までを行う
+book: html pdf epub notebooks ## 依存の準備から HTML・PDF・EPUB・ノートブックの生成までを行う
 	cd build && rm -f ../$(DIST)/easy-transformer-html.zip && cp -r html easy-transformer-html \
 	  && zip -qr ../$(DIST)/easy-transformer-html.zip easy-transformer-html && rm -rf easy-transformer-html
-	@echo "成果物: $(DIST)/easy-transformer.pdf $(DIST)/easy-transformer.epub $(DIST)/html/ $(DIST)/easy-transformer-html.zip"
+	@echo "成果物: $(DIST)/easy-transformer.pdf $(DIST)/easy-transformer.epub $(DIST)/html/ $(DIST)/easy-transformer-html.zip $(DIST)/notebooks/"
+
+notebooks: $(DIST)/notebooks/.stamp ## listings から Jupyter ノートブックを作って実行する（dist/notebooks/）
+$(DIST)/notebooks/.stamp: tools/make_notebooks.py $(shell find listings -name '*.py') $(PKG_SRC) | $(VENV_STAMP)
+	rm -rf $(DIST)/notebooks && mkdir -p build
+	$(PY) tools/make_notebooks.py --out $(DIST)/notebooks 2> build/notebooks.log \
+	  || { tail -60 build/notebooks.log; exit 1; }
+	@touch $@
 
 html: $(DIST)/html/index.html ## HTML を dist/html に作る
 $(DIST)/html/index.html: $(BOOK_SRC) figures | $(VENV_STAMP)
