@@ -5,25 +5,38 @@
 
     python -m easy_transformer train-task rpn
     python -m easy_transformer train-lm --minilang
+    python -m easy_transformer train-lm --data input.txt \\
+        --set n_layers=6 --set d_model=384
     python -m easy_transformer generate --checkpoint runs/rpn/model.pt \\
         --prompt "(x-2)*3"
 
+学習の設定は、設定ファイル（``--config 設定.toml``）と ``--set
+key=value`` で変えられる。項目は設定の dataclass（``Seq2SeqConfig``・
+``LMConfig``）から自動で作る（_settings.py）。
+
 引数の誤り、無いファイル、壊れたチェックポイントには、直し方の分かる
-1 行のメッセージを出して、0 でない終了コードで終わる（トレースバック
-は見せない。環境変数 EASY_TRANSFORMER_DEBUG=1 で見せる）。torch の
-読み込みには数秒かかるので、引数を確かめ終わるまでは読み込まない。
+1 行のメッセージを出して、0 でない終了コードで終わる（引数と設定の
+誤りは 2、それ以外は 1）。それ以外の例外は、パッケージの不具合の
+おそれがあるのでトレースバックを見せる。torch の読み込みには数秒
+かかるので、引数を確かめ終わるまでは読み込まない。
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
-import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
+
+from easy_transformer._argparse_ja import (
+    JapaneseArgumentParser,
+    one_line,
+    positive_float,
+    positive_int,
+    probability,
+)
 
 if TYPE_CHECKING:
     from easy_transformer.lm_experiment import LMResult
@@ -43,214 +56,7 @@ TASK_DESCRIPTIONS = {
 
 
 # ---------------------------------------------------------------------
-# 日本語で話す argparse
-# ---------------------------------------------------------------------
-
-# argparse の英語のエラーメッセージ（Python 3.10〜3.13）と、その訳
-_MESSAGES: list[tuple[str, Callable[[re.Match[str]], str]]] = [
-    (
-        r"the following arguments are required: (.+)",
-        lambda m: f"次の引数が要ります: {m[1]}",
-    ),
-    (
-        r"one of the arguments (.+) is required",
-        lambda m: f"{m[1]} のどれか 1 つを指定してください",
-    ),
-    (
-        r"unrecognized arguments: (.+)",
-        lambda m: f"知らない引数です: {m[1]}",
-    ),
-    (
-        r"argument (.+?): invalid choice: (.+?) \(choose from (.+)\)",
-        lambda m: (
-            f"{m[1]} に {m[2]} は選べません"
-            f"（選べるもの: {m[3].replace(chr(39), '')}）"
-        ),
-    ),
-    (
-        r"argument (.+?): expected one argument",
-        lambda m: f"{m[1]} には値を 1 つ続けてください",
-    ),
-    (
-        r"argument (.+?): not allowed with argument (.+)",
-        lambda m: f"{m[1]} と {m[2]} は一緒に使えません",
-    ),
-    (
-        r"argument (.+?): invalid (\w+) value: (.+)",
-        lambda m: f"{m[1]} の値 {m[3]} は読めません（{m[2]} が要ります）",
-    ),
-    (
-        r"ambiguous option: (.+?) could match (.+)",
-        lambda m: (
-            f"{m[1]} は {m[2]} のどれとも取れます。略さずに書いてください"
-        ),
-    ),
-    # 自前の型の関数（_positive_int など）が出す日本語のメッセージ
-    (r"argument (.+?): (.+)", lambda m: f"{m[1]}: {m[2]}"),
-]
-
-
-def _translate(message: str) -> str:
-    for pattern, render in _MESSAGES:
-        m = re.fullmatch(pattern, message, flags=re.DOTALL)
-        if m:
-            return render(m)
-    return message
-
-
-def _display_width(text: str) -> int:
-    """端末での表示の幅。全角の文字は 2 桁と数える。"""
-    return sum(
-        2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text
-    )
-
-
-# 行頭に置かない約物（禁則）。前の行に追い出す
-_NO_LINE_START = "、。，．）」』："
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    """表示の幅で折り返す。英数字の語は途中で切らない。
-
-    argparse は 1 文字を 1 桁と数えて折り返すので、日本語の説明は
-    端末の幅の 2 倍近くまで伸びてしまう。
-    """
-    # 単位: 英数字の語、空白、それ以外の 1 文字。開き括弧は行末に
-    # 残さないよう、次の単位とひとまとめにする
-    units = re.findall(r"[（「『]*(?:[!-~]+| +|.)", text)
-    lines: list[str] = []
-    line = ""
-    for unit in units:
-        fits = _display_width(line + unit.rstrip()) <= width
-        if fits or not line.strip() or unit[0] in _NO_LINE_START:
-            line += unit
-            continue
-        lines.append(line.rstrip())
-        line = "" if unit.isspace() else unit
-    if line.strip():
-        lines.append(line.rstrip())
-    return lines
-
-
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """日本語の幅で折り返し、「usage:」を「使い方:」にする。
-
-    説明（description と epilog）は、書いた改行を保ったまま、長すぎる
-    行だけを折り返す。
-    """
-
-    def __init__(self, prog: str) -> None:
-        # 長いオプション名でも説明が同じ行に収まるように幅を広げる
-        super().__init__(prog, max_help_position=30)
-
-    def _split_lines(self, text: str, width: int) -> list[str]:
-        return _wrap(" ".join(text.split()), width)
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        out = []
-        for line in text.splitlines():
-            body = line.lstrip(" ")
-            pad = indent + " " * (len(line) - len(body))
-            if body.startswith(PROG):
-                out.append(pad + body)  # コマンドの例は折り返さない
-                continue
-            # 「名前  説明」の形の行は、続きの行を説明の位置にそろえる
-            term = re.match(r"\S+ {2,}", body)
-            hang = " " * (_display_width(term[0]) if term else 0)
-            wrapped = _wrap(body, max(width - len(pad), 20)) or [""]
-            out.append(pad + wrapped[0])
-            rest = " ".join(wrapped[1:])
-            if rest:
-                limit = max(width - len(pad) - len(hang), 20)
-                out.extend(pad + hang + w for w in _wrap(rest, limit))
-        return "\n".join(out)
-
-    def add_usage(
-        self,
-        usage: str | None,
-        actions: Any,
-        groups: Any,
-        prefix: str | None = None,
-    ) -> None:
-        # サブコマンドの名前を作るときは prefix="" で呼ばれるので、
-        # None のときだけ置き換える
-        if prefix is None:
-            prefix = "使い方: "
-        super().add_usage(usage, actions, groups, prefix)
-
-
-class JapaneseArgumentParser(argparse.ArgumentParser):
-    """見出しとエラーを日本語にした ArgumentParser。
-
-    エラーは「プログラム名: エラー: 内容（--help の案内）」の 1 行を
-    標準エラーに書いて、終了コード 2 で終わる。
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _HelpFormatter)
-        kwargs["add_help"] = False
-        super().__init__(*args, **kwargs)
-        self._positionals.title = "位置引数"
-        self._optionals.title = "オプション"
-        self.add_argument(
-            "-h",
-            "--help",
-            action="help",
-            default=argparse.SUPPRESS,
-            help="この説明を表示して終わる",
-        )
-
-    def error(self, message: str) -> NoReturn:
-        text = _one_line(_translate(message))
-        self.exit(
-            2,
-            f"{self.prog}: エラー: {text}（使い方: {self.prog} --help）\n",
-        )
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} は使えません。1 以上の整数を指定してください"
-        )
-    return n
-
-
-def _positive_float(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        x = -1.0
-    if not x > 0:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} は使えません。0 より大きい数を指定してください"
-        )
-    return x
-
-
-def _probability(value: str) -> float:
-    try:
-        p = float(value)
-    except ValueError:
-        p = -1.0
-    if not 0 < p <= 1:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} は使えません。0 より大きく 1 以下の数を指定して"
-            "ください（例: 0.9）"
-        )
-    return p
-
-
-# ---------------------------------------------------------------------
-# 引数の定義
+# 引数の定義（コマンドごとに add_<コマンド>_parser）
 # ---------------------------------------------------------------------
 
 _DESCRIPTION = """\
@@ -262,17 +68,41 @@ _EPILOG = """\
   %(prog)s train-task rpn
   %(prog)s generate --checkpoint runs/rpn/model.pt --prompt "(x-2)*3"
   %(prog)s train-lm --minilang
+  %(prog)s train-lm --data input.txt --set n_layers=6 --set d_model=384
   %(prog)s generate --checkpoint runs/minilang/model.pt --num-samples 3
   %(prog)s tokenize --tokenizer bpe --train-file input.txt "Hello"
   %(prog)s info runs/rpn/model.pt"""
 
+_SETTINGS_HELP = """\
+設定（モデルの大きさと学習）の変え方:
+  --config 設定.toml     TOML のファイルの「名前 = 値」で変える
+  --set 名前=値          1 項目を変える（何度でも書ける）
+後に書いたものが勝つ: 既定 < --config < --steps < --set。
+名前は設定の dataclass の項目（%(config)s）。
+知らない名前を書くと、近い名前と項目の一覧を示します。"""
+
 
 def _add_common_training(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--config",
+        type=Path,
+        metavar="TOML",
+        help="設定ファイル（TOML）。項目は --set と同じ名前",
+    )
+    p.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="設定の項目を 1 つ変える（例: --set n_layers=6）。"
+        "何度でも書ける",
+    )
+    p.add_argument(
         "--steps",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
-        help="学習のステップ数（省略すると課題ごとの既定値）",
+        help="学習のステップ数（--set max_steps=N と同じ）",
     )
     p.add_argument(
         "--seed",
@@ -290,9 +120,20 @@ def _add_common_training(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="CPU で使うスレッドの数（既定: PyTorch の既定）",
+    )
+    resume = p.add_mutually_exclusive_group()
+    resume.add_argument(
+        "--resume",
+        action="store_true",
+        help="出力先の途中経過（checkpoint.pt）から学習を続ける",
+    )
+    resume.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="出力先に途中経過があっても、最初から学習し直す",
     )
     p.add_argument(
         "--tiny",
@@ -311,41 +152,34 @@ def _add_sampling(
 ) -> None:
     p.add_argument(
         "--temperature",
-        type=_positive_float,
+        type=positive_float,
         default=1.0,
         metavar="T",
         help="温度。小さいほど確率の高いトークンに寄る（既定: 1.0）",
     )
     p.add_argument(
         "--top-k",
-        type=_positive_int,
+        type=positive_int,
         metavar="K",
         help="確率の高い順に K 個だけから選ぶ（既定: 制限なし）",
     )
     p.add_argument(
         "--top-p",
-        type=_probability,
+        type=probability,
         metavar="P",
         help="確率の高い順に足して P に届くまでから選ぶ（既定: 制限なし）",
     )
     p.add_argument(
         "--num-samples",
-        type=_positive_int,
+        type=positive_int,
         default=default_n,
         metavar="N",
         help=f"生成する列の数（既定: {n_help}）",
     )
 
 
-def build_parser() -> JapaneseArgumentParser:
-    """コマンドライン全体の引数の定義を作る。"""
-    parser = JapaneseArgumentParser(
-        prog=PROG, description=_DESCRIPTION, epilog=_EPILOG
-    )
-    sub = parser.add_subparsers(
-        dest="command", title="コマンド", metavar="COMMAND"
-    )
-
+def add_train_task_parser(sub: Any) -> None:
+    """train-task: 系列変換の課題でエンコーダ・デコーダを学習する。"""
     tasks = "\n".join(
         f"  {name:<8} {text}" for name, text in TASK_DESCRIPTIONS.items()
     )
@@ -358,12 +192,17 @@ def build_parser() -> JapaneseArgumentParser:
             "Transformer を学習して、テストの完全一致率（出力が正解と "
             "1 文字も違わない割合）を測る。\n\n課題:\n" + tasks + "\n\n"
             "結果は --out のフォルダに書く: model.pt（モデル）、"
-            "result.json（結果）、metrics.jsonl（学習曲線、1 行 1 記録）。"
+            "result.json（結果）、metrics.jsonl（学習曲線、1 行 1 記録）、"
+            "checkpoint.pt（途中経過。--resume で続ける）。\n\n"
+            + _SETTINGS_HELP
+            % {"config": "Seq2SeqConfig"}
         ),
         epilog=(
             "例:\n"
             f"  {PROG} train-task rpn\n"
             f"  {PROG} train-task copy --steps 500 --out runs/copy500\n"
+            f"  {PROG} train-task rpn --set d_model=128 --set n_layers=3\n"
+            f"  {PROG} train-task rpn --resume   # 止めたところから続ける\n"
             f"  {PROG} train-task sort --tiny   # 数秒の動作確認"
         ),
     )
@@ -382,6 +221,9 @@ def build_parser() -> JapaneseArgumentParser:
     _add_common_training(p)
     p.set_defaults(func=cmd_train_task)
 
+
+def add_train_lm_parser(sub: Any) -> None:
+    """train-lm: GPT を学習する。"""
     p = sub.add_parser(
         "train-lm",
         help="GPT（言語モデル）をミニ言語のプログラム集か、テキスト"
@@ -394,12 +236,20 @@ def build_parser() -> JapaneseArgumentParser:
             "テキストの末尾の 10% を検証に使う。\n"
             "学習の後、--temperature・--top-k・--top-p の設定で例を生成"
             "する（ミニ言語では、その設定で生成した全部の行をパーサに"
-            "かける）。"
+            "かける）。\n\n"
+            + _SETTINGS_HELP
+            % {
+                "config": "--data は LMConfig、"
+                "--minilang は MiniLangLMConfig"
+            }
         ),
         epilog=(
             "例:\n"
             f"  {PROG} train-lm --minilang\n"
             f"  {PROG} train-lm --data input.txt\n"
+            f"  {PROG} train-lm --data input.txt --set n_layers=6 "
+            "--set d_model=384\n"
+            f"  {PROG} train-lm --data input.txt --config big.toml\n"
             f"  {PROG} train-lm --data input.txt --tokenizer bpe "
             "--vocab-size 512"
         ),
@@ -423,7 +273,7 @@ def build_parser() -> JapaneseArgumentParser:
     )
     p.add_argument(
         "--vocab-size",
-        type=_positive_int,
+        type=positive_int,
         default=512,
         metavar="N",
         help="bpe の語彙の大きさ（256 以上。既定: 512）",
@@ -439,6 +289,9 @@ def build_parser() -> JapaneseArgumentParser:
     _add_sampling(p, default_n=None, n_help="ミニ言語は 64、テキストは 1")
     p.set_defaults(func=cmd_train_lm)
 
+
+def add_generate_parser(sub: Any) -> None:
+    """generate: 学習したモデルに文字列を作らせる。"""
     p = sub.add_parser(
         "generate",
         help="学習したモデルに文字列を作らせる",
@@ -446,7 +299,8 @@ def build_parser() -> JapaneseArgumentParser:
             "train-task か train-lm が書いた model.pt を読み、文字列を"
             "作る。系列変換のモデルは --prompt の入力を貪欲法"
             "（--beam でビームサーチ）で変換する。GPT は --prompt の"
-            "続きを、温度・top-k・top-p で加工した分布から引いて作る。"
+            "続きを、温度・top-k・top-p・繰り返しペナルティで加工した"
+            "分布から引いて作り、--stop の文字列が出たらその手前で切る。"
         ),
         epilog=(
             "例:\n"
@@ -455,7 +309,8 @@ def build_parser() -> JapaneseArgumentParser:
             f"  {PROG} generate --checkpoint runs/minilang/model.pt "
             "--num-samples 3 --temperature 0.8\n"
             f"  {PROG} generate --checkpoint runs/lm-input/model.pt "
-            '--prompt "ROMEO:" --top-k 10'
+            '--prompt "ROMEO:" --top-k 10 --repetition-penalty 1.3 '
+            '--stop "\\n\\n"'
         ),
     )
     p.add_argument(
@@ -472,12 +327,28 @@ def build_parser() -> JapaneseArgumentParser:
     )
     p.add_argument(
         "--max-new-tokens",
-        type=_positive_int,
+        type=positive_int,
         default=200,
         metavar="N",
         help="作るトークンの最大の数（既定: 200）",
     )
     _add_sampling(p, default_n=1, n_help="1")
+    p.add_argument(
+        "--repetition-penalty",
+        type=positive_float,
+        default=1.0,
+        metavar="R",
+        help="GPT で、文脈に出たトークンを選びにくくする強さ。1 で"
+        "何もしない、1.2〜1.5 くらいで繰り返しが減る（既定: 1.0）",
+    )
+    p.add_argument(
+        "--stop",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="GPT で、この文字列が出たらその手前で切る。何度でも書ける"
+        "（\\n は改行、\\t はタブ）",
+    )
     p.add_argument(
         "--greedy",
         action="store_true",
@@ -485,7 +356,7 @@ def build_parser() -> JapaneseArgumentParser:
     )
     p.add_argument(
         "--beam",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="系列変換で、幅 N のビームサーチを使う",
     )
@@ -501,6 +372,9 @@ def build_parser() -> JapaneseArgumentParser:
     )
     p.set_defaults(func=cmd_generate)
 
+
+def add_tokenize_parser(sub: Any) -> None:
+    """tokenize: テキストをトークンに分けて見せる。"""
     p = sub.add_parser(
         "tokenize",
         help="テキストをトークンに分けて、ID と一緒に見せる",
@@ -537,13 +411,16 @@ def build_parser() -> JapaneseArgumentParser:
     )
     p.add_argument(
         "--vocab-size",
-        type=_positive_int,
+        type=positive_int,
         default=300,
         metavar="N",
         help="bpe の語彙の大きさ（256 以上。既定: 300）",
     )
     p.set_defaults(func=cmd_tokenize)
 
+
+def add_info_parser(sub: Any) -> None:
+    """info: チェックポイントの中身を表示する。"""
     p = sub.add_parser(
         "info",
         help="チェックポイント（model.pt など）の中身を表示する",
@@ -556,6 +433,21 @@ def build_parser() -> JapaneseArgumentParser:
     )
     p.add_argument("checkpoint", type=Path, metavar="CHECKPOINT")
     p.set_defaults(func=cmd_info)
+
+
+def build_parser() -> JapaneseArgumentParser:
+    """コマンドライン全体の引数の定義を作る。"""
+    parser = JapaneseArgumentParser(
+        prog=PROG, description=_DESCRIPTION, epilog=_EPILOG
+    )
+    sub = parser.add_subparsers(
+        dest="command", title="コマンド", metavar="COMMAND"
+    )
+    add_train_task_parser(sub)
+    add_train_lm_parser(sub)
+    add_generate_parser(sub)
+    add_tokenize_parser(sub)
+    add_info_parser(sub)
     return parser
 
 
@@ -566,6 +458,14 @@ def build_parser() -> JapaneseArgumentParser:
 
 class CommandError(Exception):
     """利用者が直せる誤り。メッセージをそのまま 1 行で見せる。"""
+
+    exit_code = 1
+
+
+class UsageError(CommandError):
+    """引数や設定の誤り（argparse の誤りと同じ終了コード 2）。"""
+
+    exit_code = 2
 
 
 def _setup_torch(device: str, threads: int | None) -> str:
@@ -605,13 +505,83 @@ def _saved_files(out: Path) -> str:
     return f"保存先: {out}（{MODEL_FILE}、{RESULT_FILE}、{METRICS_FILE}）"
 
 
+# 大きさを表す項目は 1 以上、学習率は正でなければならない
+_POSITIVE = (
+    "n_layers",
+    "n_heads",
+    "d_model",
+    "d_ff",
+    "block_size",
+    "batch_size",
+    "max_steps",
+    "eval_batches",
+    "lr",
+)
+
+
+def _configure(base: Any, args: argparse.Namespace) -> Any:
+    """既定の設定に --config、--steps、--set の順で上書きを当てる。"""
+    from easy_transformer._settings import (
+        SettingError,
+        apply_settings,
+        parse_assignments,
+        read_toml,
+    )
+
+    try:
+        assignments = parse_assignments(args.settings)
+        if args.steps is not None:
+            assignments.insert(0, ("max_steps", str(args.steps)))
+        file_values = (
+            None if args.config is None else read_toml(args.config)
+        )
+        cfg = apply_settings(
+            base,
+            file_values,
+            assignments,
+            file_label=f"設定ファイル {args.config} ",
+        )
+    except SettingError as e:
+        raise UsageError(str(e)) from None
+    for name in _POSITIVE:
+        value = getattr(cfg, name, 1)
+        if not value > 0:
+            raise UsageError(f"{name}={value} は使えません。0 より大きく。")
+    if cfg.d_model % cfg.n_heads:
+        raise UsageError(
+            f"d_model={cfg.d_model} は n_heads={cfg.n_heads} で割り切れ"
+            "ません。各ヘッドの幅は d_model / n_heads なので、割り切れる"
+            "組にしてください。"
+        )
+    return cfg
+
+
+def _check_out_dir(out: Path, args: argparse.Namespace) -> None:
+    """出力先の途中経過を、--resume か --overwrite なしで上書きしない。"""
+    from easy_transformer._experiment import CHECKPOINT_FILE
+
+    checkpoint = out / CHECKPOINT_FILE
+    if checkpoint.exists() and not (args.resume or args.overwrite):
+        raise UsageError(
+            f"出力先 {out} に学習の途中経過（{CHECKPOINT_FILE}）が"
+            "あります。続きから学習するなら --resume を、最初から学習し"
+            "直すなら --overwrite を付けるか、別の --out を指定して"
+            "ください。"
+        )
+    if args.resume and not checkpoint.exists():
+        print(
+            f"{checkpoint} が無いので、最初から学習します。",
+            file=sys.stderr,
+        )
+
+
 def cmd_train_task(args: argparse.Namespace) -> int:
     device = _setup_torch(args.device, args.threads)
     from easy_transformer import seq2seq_experiment as ex
 
-    overrides = {} if args.steps is None else {"max_steps": args.steps}
-    config = ex.seq2seq_config(args.task, tiny=args.tiny, **overrides)
+    config = _configure(ex.seq2seq_config(args.task, tiny=args.tiny), args)
     out = args.out or Path("runs") / args.task
+    _check_out_dir(out, args)
     print(
         f"課題 {args.task} のデータを作り、{config.max_steps} ステップ"
         "学習します。",
@@ -624,6 +594,7 @@ def cmd_train_task(args: argparse.Namespace) -> int:
         out_dir=out,
         device=device,
         progress=not args.no_progress,
+        resume=args.resume,
     )
     lo, hi = config.max_level + 1, config.max_level + config.general_levels
     print(f"課題: {args.task} — {TASK_DESCRIPTIONS[args.task]}")
@@ -671,29 +642,39 @@ def _read_text(path: Path, what: str) -> str:
         ) from None
 
 
-def cmd_train_lm(args: argparse.Namespace) -> int:
+def _check_lm_args(args: argparse.Namespace) -> str | None:
+    """train-lm の引数の組み合わせを確かめ、--data のテキストを返す。"""
     if args.minilang and args.tokenizer is not None:
-        raise CommandError(
+        raise UsageError(
             "--tokenizer は --data と一緒に使います（--minilang は課題の"
             "文字の語彙を使います）。"
         )
     if args.tokenizer == "bpe" and args.vocab_size < 256:
-        raise CommandError(
+        raise UsageError(
             f"--vocab-size {args.vocab_size} は小さすぎます。バイトレベル "
             "BPE の語彙は 256 個のバイトから始まるので、256 以上に"
             "してください。"
         )
-    if args.data is not None:
-        _read_text(args.data, "テキストファイル")  # 先に読めるか確かめる
-    device = _setup_torch(args.device, args.threads)
+    if args.data is None:
+        return None
+    return _read_text(args.data, "テキストファイル")  # 先に読めるか確かめる
+
+
+def _lm_config_and_sampling(args: argparse.Namespace) -> tuple[Any, Any]:
+    """train-lm の設定（--config・--set を当てたもの）と生成の設定。"""
     from dataclasses import replace
 
     from easy_transformer import lm_experiment as ex
 
-    steps = {} if args.steps is None else {"max_steps": args.steps}
     if args.minilang:
+        base: Any = (
+            ex.TINY_MINILANG_LM_CONFIG
+            if args.tiny
+            else ex.MINILANG_LM_CONFIG
+        )
         smp = ex.TINY_SAMPLING if args.tiny else ex.MINILANG_SAMPLING
     else:
+        base = ex.TINY_LM_CONFIG if args.tiny else ex.TEXT_LM_CONFIG
         smp = ex.TINY_TEXT_SAMPLING if args.tiny else ex.TEXT_SAMPLING
     sampling = replace(
         smp,
@@ -703,40 +684,153 @@ def cmd_train_lm(args: argparse.Namespace) -> int:
         n_samples=args.num_samples or smp.n_samples,
         seed=args.seed,
     )
-    common: dict[str, Any] = {
-        "seed": args.seed,
-        "device": device,
-        "progress": not args.no_progress,
-    }
+    return _configure(base, args), sampling
+
+
+def _check_text_length(text: str, cfg: Any, path: Path) -> None:
+    """学習と検証の両方に、ブロック長より長い部分が残るか確かめる。
+
+    トークンの数は文字の数以下（char なら等しい）なので、文字の数で
+    足りなければ必ず足りない。
+    """
+    n_val = len(text) - int(len(text) * (1 - cfg.val_fraction))
+    if min(n_val, len(text) - n_val) <= cfg.block_size:
+        raise UsageError(
+            f"{path} は短すぎます（{len(text)} 文字）。検証に使う末尾の "
+            f"{cfg.val_fraction:.0%} も block_size={cfg.block_size} より"
+            "長くなるよう、長いテキストを使うか --set block_size=N で"
+            "小さくしてください。"
+        )
+
+
+def cmd_train_lm(args: argparse.Namespace) -> int:
+    text = _check_lm_args(args)
+    device = _setup_torch(args.device, args.threads)
+    from easy_transformer import lm_experiment as ex
+
+    cfg, sampling = _lm_config_and_sampling(args)
     if args.minilang:
         out = args.out or Path("runs") / "minilang"
-        base = (
-            ex.TINY_MINILANG_LM_CONFIG
-            if args.tiny
-            else ex.MINILANG_LM_CONFIG
-        )
-        print("ミニ言語のプログラム集を作って学習します。", file=sys.stderr)
-        r = ex.train_minilang_lm(
-            config=replace(base, **steps),
-            sampling=sampling,
-            out_dir=out,
-            **common,
-        )
     else:
         out = args.out or Path("runs") / f"lm-{args.data.stem}"
-        text_base = ex.TINY_LM_CONFIG if args.tiny else ex.TEXT_LM_CONFIG
+        assert text is not None
+        _check_text_length(text, cfg, args.data)
+    _check_out_dir(out, args)
+    common: dict[str, Any] = {
+        "config": cfg,
+        "sampling": sampling,
+        "seed": args.seed,
+        "out_dir": out,
+        "device": device,
+        "progress": not args.no_progress,
+        "resume": args.resume,
+    }
+    if args.minilang:
+        print("ミニ言語のプログラム集を作って学習します。", file=sys.stderr)
+        r = ex.train_minilang_lm(**common)
+    else:
         print(f"{args.data} で学習します。", file=sys.stderr)
         r = ex.train_text_lm(
             args.data,
             tokenizer=args.tokenizer or "char",
             vocab_size=args.vocab_size,
-            config=replace(text_base, **steps),
-            out_dir=out,
-            sampling=sampling,
             **common,
         )
     _print_lm_result(r)
     print(_saved_files(out))
+    return 0
+
+
+def _unescape(text: str) -> str:
+    r"""--stop の \n と \t を改行とタブにする。"""
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    _setup_torch(args.device, None)
+    from easy_transformer.gpt import GPT
+    from easy_transformer.lm_experiment import generate_text
+    from easy_transformer.model_io import load_model
+
+    loaded = load_model(args.checkpoint, args.device)
+    if not isinstance(loaded.model, GPT):
+        return _generate_seq2seq(args, loaded.model, loaded.codec)
+    prompt = "\n" if args.prompt is None else args.prompt
+    if not prompt:
+        raise UsageError("--prompt が空です。1 文字以上を渡してください。")
+    _encode(loaded.codec, prompt, "--prompt")
+    texts = generate_text(
+        loaded.model,
+        loaded.codec,
+        prompt,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty,
+        do_sample=not args.greedy,
+        n_samples=args.num_samples,
+        seed=args.seed,
+        stop=[_unescape(s) for s in args.stop],
+    )
+    for i, text in enumerate(texts):
+        if len(texts) > 1:
+            print(f"--- {i + 1} ---")
+        print(prompt + text)
+    return 0
+
+
+def _encode(codec: Tokenizer, text: str, what: str) -> list[int]:
+    """語彙にない文字などで encode できなければ、1 行の誤りにする。"""
+    try:
+        return codec.encode(text)
+    except ValueError as e:
+        raise CommandError(f"{what} をトークンにできません: {e}") from None
+
+
+def _generate_seq2seq(
+    args: argparse.Namespace, model: Any, vocab: Tokenizer
+) -> int:
+    import torch
+
+    from easy_transformer.seq2seq_experiment import decode_output, predict
+    from easy_transformer.tasks import BOS_ID, EOS_ID
+
+    if args.prompt is None:
+        raise UsageError(
+            "系列変換のモデルには --prompt で入力を渡してください"
+            "（例: --prompt '(x-2)*3'）。"
+        )
+    if args.stop or args.repetition_penalty != 1.0:
+        raise UsageError(
+            "--stop と --repetition-penalty は GPT のモデルで使います"
+            "（系列変換のモデルは <eos> で止まります）。"
+        )
+    unknown = sorted(set(args.prompt) - set(vocab.token_to_id))
+    if unknown:
+        specials = vocab.special_tokens
+        chars = [t for t in vocab.id_to_token if t not in specials]
+        raise CommandError(
+            f"入力の文字 {''.join(unknown)!r} はこのモデルの語彙に"
+            f"ありません（使える文字: {''.join(chars)!r}）。"
+        )
+    # 位置エンコーディングの表より長い出力は作れない（<bos> のぶん 1 引く）
+    max_new = min(args.max_new_tokens, model.config.max_len - 1)
+    if args.beam is None:
+        (output,) = predict(
+            model, [args.prompt], vocab, max_new_tokens=max_new
+        )
+    else:
+        src = torch.tensor(vocab.encode(args.prompt))
+        ids = model.beam_search(
+            src.to(next(model.parameters()).device),
+            BOS_ID,
+            args.beam,
+            max_new,
+            eos_id=EOS_ID,
+        )
+        output = decode_output(vocab, ids.tolist())
+    print(output)
     return 0
 
 
@@ -766,71 +860,6 @@ def _print_lm_result(r: LMResult) -> None:
     print("生成の例:")
     for text in r.samples[:10]:
         print(f"  {text!r}" if "\n" in text else f"  {text}")
-
-
-def cmd_generate(args: argparse.Namespace) -> int:
-    _setup_torch(args.device, None)
-    import torch
-
-    from easy_transformer.gpt import GPT
-    from easy_transformer.lm_experiment import generate_text
-    from easy_transformer.model_io import load_model
-    from easy_transformer.seq2seq_experiment import decode_output, predict
-    from easy_transformer.tasks import BOS_ID, EOS_ID
-
-    loaded = load_model(args.checkpoint, args.device)
-    if isinstance(loaded.model, GPT):
-        prompt = "\n" if args.prompt is None else args.prompt
-        texts = generate_text(
-            loaded.model,
-            loaded.codec,
-            prompt,
-            max_new_tokens=args.max_new_tokens,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            do_sample=not args.greedy,
-            n_samples=args.num_samples,
-            seed=args.seed,
-        )
-        for i, text in enumerate(texts):
-            if len(texts) > 1:
-                print(f"--- {i + 1} ---")
-            print(prompt + text)
-        return 0
-    vocab = loaded.codec
-    if args.prompt is None:
-        raise CommandError(
-            "系列変換のモデルには --prompt で入力を渡してください"
-            "（例: --prompt '(x-2)*3'）。"
-        )
-    unknown = sorted(set(args.prompt) - set(vocab.token_to_id))
-    if unknown:
-        chars = [
-            t for t in vocab.id_to_token if t not in vocab.special_tokens
-        ]
-        raise CommandError(
-            f"入力の文字 {''.join(unknown)!r} はこのモデルの語彙に"
-            f"ありません（使える文字: {''.join(chars)!r}）。"
-        )
-    # 位置エンコーディングの表より長い出力は作れない（<bos> のぶん 1 引く）
-    max_new = min(args.max_new_tokens, loaded.model.config.max_len - 1)
-    if args.beam is None:
-        (output,) = predict(
-            loaded.model, [args.prompt], vocab, max_new_tokens=max_new
-        )
-    else:
-        src = torch.tensor(vocab.encode(args.prompt))
-        ids = loaded.model.beam_search(
-            src.to(next(loaded.model.parameters()).device),
-            BOS_ID,
-            args.beam,
-            max_new,
-            eos_id=EOS_ID,
-        )
-        output = decode_output(vocab, ids.tolist())
-    print(output)
-    return 0
 
 
 def _load_tokenizer(args: argparse.Namespace) -> tuple[Tokenizer, str]:
@@ -893,12 +922,15 @@ def _load_tokenizer_json(path: Path) -> Tokenizer:
         raise CommandError(
             f"{path} は Tokenizer.save で保存した JSON ではありません。"
         ) from None
-    return tokenizer_from_state({"type": kind, "json": text})
+    try:
+        return tokenizer_from_state({"type": kind, "json": text})
+    except ValueError as e:
+        raise CommandError(f"{path} を読めません: {e}") from None
 
 
 def cmd_tokenize(args: argparse.Namespace) -> int:
     codec, name = _load_tokenizer(args)
-    ids = codec.encode(args.text)
+    ids = _encode(codec, args.text, "TEXT")
     print(f"トークナイザ: {name}")
     print(f"トークン数: {len(ids)}（文字数 {len(args.text)}）")
     print(f"ID の列: {ids}")
@@ -978,31 +1010,33 @@ def cmd_info(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------
 
 
+# 1 行のメッセージの長さの上限（torch の例外の長い詳細を切る）
+_MAX_MESSAGE = 400
+
+
 def _describe(error: BaseException) -> str:
-    """例外を、利用者向けの 1 行のメッセージにする。"""
+    """利用者が直せる例外を、1 行のメッセージにする。"""
     if isinstance(error, FileNotFoundError) and error.filename:
         return f"{error.filename} がありません。パスを確かめてください。"
-    if isinstance(error, PermissionError):
-        return f"{error.filename} を読み書きする権限がありません。"
-    if isinstance(error, IsADirectoryError):
-        return (
-            f"{error.filename} はフォルダです。ファイルを指定してください。"
+    text = one_line(str(error))
+    if len(text) > _MAX_MESSAGE:
+        text = (
+            text[:_MAX_MESSAGE] + f"…（全文は環境変数 {DEBUG_ENV}=1 を"
+            "付けて実行すると見られます）"
         )
-    from easy_transformer.checkpoint import CheckpointError
-
-    known = (CommandError, CheckpointError, ValueError, FileNotFoundError)
-    if isinstance(error, known):
-        return str(error)
-    if isinstance(error, OSError):
-        return f"{error.filename}: {error.strerror}"
-    return (
-        f"予期しないエラーです（{type(error).__name__}: {error}）。"
-        f"環境変数 {DEBUG_ENV}=1 を付けて実行すると詳細が出ます。"
-    )
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """コマンドを実行して終了コードを返す（0 が成功）。"""
+    """コマンドを実行して終了コードを返す（0 が成功）。
+
+    受け止めるのは、利用者が直せる誤り（CommandError、壊れた
+    チェックポイントの CheckpointError、無いファイルの
+    FileNotFoundError）だけ。ほかの例外はパッケージの不具合の
+    おそれがあるので、トレースバックをそのまま見せる。
+    """
+    from easy_transformer.checkpoint import CheckpointError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -1015,10 +1049,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: 中断しました。", file=sys.stderr)
         return 130
-    except Exception as e:
+    except (CommandError, CheckpointError, FileNotFoundError) as e:
         if os.environ.get(DEBUG_ENV):
             raise
         prog = f"{PROG} {args.command}"
-        print(f"{prog}: エラー: {_one_line(_describe(e))}", file=sys.stderr)
-        return 1
+        print(f"{prog}: エラー: {one_line(_describe(e))}", file=sys.stderr)
+        return e.exit_code if isinstance(e, CommandError) else 1
     return code

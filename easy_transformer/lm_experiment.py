@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -190,15 +190,21 @@ def generate_text(
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
+    repetition_penalty: float = 1.0,
     do_sample: bool = True,
     n_samples: int = 1,
     seed: int = 0,
+    stop: Sequence[str] = (),
 ) -> list[str]:
     """prompt に続くテキストを n_samples 本作り、続きの部分だけを返す。
 
     GPT は block_size より長い列を読めないので、長く生成するときは
-    直近の部分だけを文脈に残して続ける（古い部分は忘れる）。乱数は
-    seed から作るので、同じ引数なら同じテキストになる。
+    直近の部分だけを文脈に残して続ける（古い部分は忘れる）。
+    repetition_penalty（1 より大きいと、文脈に出たトークンを選び
+    にくくする）は GPT.generate と同じ意味で、文脈の中だけを見る。
+    stop の文字列のどれかが出たら、その手前で切る（stop 自身は含め
+    ない）。全部の列に出たら、そこで生成をやめる。乱数は seed から
+    作るので、同じ引数なら同じテキストになる。
     """
     ids = codec.encode(prompt)
     if not ids:
@@ -212,32 +218,49 @@ def generate_text(
     model.eval()
     block = model.config.block_size
     out = torch.tensor([ids] * n_samples, device=device)
-    prompt_len = out.size(1)
     remaining = max_new_tokens
+    texts = [""] * n_samples
     try:
         while remaining > 0:
             # 文脈は最大でも block の半分まで削り、1 回に半分以上を作る
             keep = min(out.size(1), block - min(remaining, block // 2))
-            context = out[:, out.size(1) - keep :]
             n_new = min(remaining, block - keep)
             new = model.generate(
-                context,
+                out[:, out.size(1) - keep :],
                 n_new,
                 temperature=temperature,
                 top_k=top_k,
                 top_p=top_p,
+                repetition_penalty=repetition_penalty,
                 do_sample=do_sample,
                 generator=generator,
             )
             out = torch.cat([out, new[:, keep:]], dim=1)
             remaining -= n_new
+            texts = _decode_rows(codec, out[:, len(ids) :])
+            if stop and all(_find_stop(t, stop) >= 0 for t in texts):
+                break
     finally:
         model.train(was_training)
+    return [_cut_at_stop(t, stop) for t in texts]
+
+
+def _decode_rows(codec: Tokenizer, rows: Tensor) -> list[str]:
     # 特殊トークン（学習のテキストには無い）は文字列にしない
     return [
-        codec.decode(row[prompt_len:].tolist(), skip_special_tokens=True)
-        for row in out
+        codec.decode(row.tolist(), skip_special_tokens=True) for row in rows
     ]
+
+
+def _find_stop(text: str, stop: Sequence[str]) -> int:
+    """stop の文字列が最初に現れる位置。どれも無ければ -1。"""
+    found = [i for s in stop if s and (i := text.find(s)) >= 0]
+    return min(found) if found else -1
+
+
+def _cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    i = _find_stop(text, stop)
+    return text if i < 0 else text[:i]
 
 
 @dataclass

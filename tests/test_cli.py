@@ -14,10 +14,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from easy_transformer import cli
+from easy_transformer import _argparse_ja, cli
 from easy_transformer.checkpoint import save_checkpoint
 from easy_transformer.data import data_path
 from easy_transformer.seq2seq_experiment import TASK_CONFIGS
@@ -319,7 +320,6 @@ def test_runtime_errors(
         (("train-lm", "--data", "missing.txt"), "missing.txt がありません"),
         (("train-lm", "--data", "binary.txt"), "UTF-8"),
         (("train-lm", "--data", "."), "フォルダです"),
-        (("train-lm", "--minilang", "--tokenizer", "bpe"), "--data と"),
         (("train-task", "copy", "--device", "nonsense"), "デバイス"),
         (("tokenize", "--tokenizer", "missing.json", "x"), "char でも"),
         (
@@ -332,6 +332,13 @@ def test_runtime_errors(
         assert_one_line(err)
         assert code == 1, (args, err)
         assert word in err, (args, err)
+    # 引数の組み合わせの誤りは、argparse の誤りと同じ終了コード 2
+    code, _, err = call_main(
+        capsys, "train-lm", "--minilang", "--tokenizer", "bpe"
+    )
+    assert_one_line(err)
+    assert code == 2
+    assert "--data と" in err
 
 
 def test_runtime_errors_on_a_task_model(
@@ -340,7 +347,7 @@ def test_runtime_errors_on_a_task_model(
     code, _, err = call_main(
         capsys, "generate", "--checkpoint", str(task_model)
     )
-    assert code == 1 and "--prompt" in err
+    assert code == 2 and "--prompt" in err  # 引数の誤り
     code, _, err = call_main(
         capsys,
         "generate",
@@ -354,8 +361,254 @@ def test_runtime_errors_on_a_task_model(
 
 def test_wrap_uses_display_width() -> None:
     text = "系列変換の課題（コピー・反転・ソート）で Transformer を学習する"
-    lines = cli._wrap(text, 20)
+    lines = _argparse_ja._wrap(text, 20)
     assert "".join(lines).replace(" ", "") == text.replace(" ", "")
     # 行頭に置けない約物だけは、行末に 1 文字はみ出してよい（ぶら下げ）
-    assert all(cli._display_width(line) <= 22 for line in lines)
+    assert all(_argparse_ja._display_width(line) <= 22 for line in lines)
     assert not any(line.startswith(("、", "）")) for line in lines)
+
+
+# --- 設定ファイルと --set ---------------------------------------------
+
+
+def test_config_file_and_set_precedence(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """既定 < --config < --steps < --set の順に、後のものが勝つ。"""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "text.txt").write_text(TEXT, encoding="utf-8")
+    (tmp_path / "small.toml").write_text(
+        "# 小さなモデル\nn_layers = 2\nd_model = 32\nmax_steps = 5\n"
+        "lr = 1\nbias = false\n",
+        encoding="utf-8",
+    )
+    code, _, err = call_main(
+        capsys,
+        "train-lm",
+        "--data",
+        "text.txt",
+        "--tiny",
+        "--no-progress",
+        "--config",
+        "small.toml",
+        "--steps",
+        "4",
+        "--set",
+        "d_model=24",
+        "--set",
+        "max_steps=3",
+    )
+    assert code == 0, err
+    saved = json.loads((tmp_path / "runs/lm-text/result.json").read_text())
+    cfg = saved["config"]
+    assert cfg["n_layers"] == 2  # --config
+    assert cfg["d_model"] == 24  # --set が --config に勝つ
+    assert cfg["max_steps"] == 3  # --set が --steps に勝つ
+    assert cfg["lr"] == 1.0 and isinstance(cfg["lr"], float)
+    assert cfg["bias"] is False
+    assert cfg["n_heads"] == 2  # 書かなかった項目は --tiny の既定のまま
+    assert saved["steps"] == 3
+
+
+@pytest.mark.parametrize(
+    ("toml", "sets", "words"),
+    [
+        (
+            None,
+            ["n_layer=6"],
+            [
+                "--set の項目 'n_layer' はありません",
+                "もしかして n_layers",
+                "設定できる項目: batch_size, beta2, bias, block_size",
+            ],
+        ),
+        (
+            None,
+            ["n_layers=six"],
+            ["n_layers の値 'six' は読めません", "整数を指定してください"],
+        ),
+        (None, ["lr=fast"], ["lr の値 'fast'", "数を指定してください"]),
+        (None, ["bias=maybe"], ["真偽値（true か false）"]),
+        (None, ["n_layers"], ["--set key=value の形で"]),
+        (None, ["n_heads=3"], ["d_model=16 は n_heads=3 で割り切れません"]),
+        (None, ["max_steps=0"], ["max_steps=0 は使えません"]),
+        (
+            'n_layers = "6"\n',
+            [],
+            ["設定ファイル bad.toml の n_layers の値 '6' は文字列です"],
+        ),
+        ("d_modle = 64\n", [], ["bad.toml の項目 'd_modle'", "d_model"]),
+        ("[model]\nn_layers = 2\n", [], ["表 [model] は使えません"]),
+        ("n_layers = = 2\n", [], ["TOML として読めません"]),
+    ],
+)
+def test_setting_errors_are_one_line_with_exit_code_2(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    toml: str | None,
+    sets: list[str],
+    words: list[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "text.txt").write_text(TEXT, encoding="utf-8")
+    args = ["train-lm", "--data", "text.txt", "--tiny"]
+    if toml is not None:
+        (tmp_path / "bad.toml").write_text(toml, encoding="utf-8")
+        args += ["--config", "bad.toml"]
+    for item in sets:
+        args += ["--set", item]
+    code, _, err = call_main(capsys, *args)
+    assert_one_line(err)
+    assert code == 2
+    for word in words:
+        assert word in err, err
+    assert not (tmp_path / "runs").exists()  # 学習は始めない
+
+
+def test_train_task_accepts_settings_of_seq2seq_config(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = call_main(
+        capsys, "train-task", "copy", "--tiny", "--set", "d_ff=48"
+    )
+    assert code == 0, err
+    saved = json.loads((tmp_path / "runs/copy/result.json").read_text())
+    assert saved["config"]["d_ff"] == 48
+    # LMConfig にしか無い項目は、系列変換では知らない項目
+    code, _, err = call_main(
+        capsys, "train-task", "copy", "--tiny", "--set", "block_size=8"
+    )
+    assert code == 2
+    assert "'block_size' はありません" in err
+
+
+# --- 再開 ---------------------------------------------------------------
+
+
+# --steps を増やして再開すると、Trainer が設定の違いを警告する（意図どおり）
+@pytest.mark.filterwarnings(
+    "ignore:チェックポイントを作ったときと設定が違います"
+)
+def test_existing_checkpoint_needs_resume_or_overwrite(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "text.txt").write_text(TEXT, encoding="utf-8")
+    base = ["train-lm", "--data", "text.txt", "--tiny", "--no-progress"]
+    assert call_main(capsys, *base)[0] == 0
+    assert (tmp_path / "runs/lm-text/checkpoint.pt").exists()
+
+    # 黙って上書きも再開もしない
+    code, _, err = call_main(capsys, *base)
+    assert_one_line(err)
+    assert code == 2
+    assert "checkpoint.pt" in err
+    assert "--resume" in err and "--overwrite" in err
+
+    # --resume: 途中経過から続ける（ステップ数を増やして続きを学習）
+    code, out, err = call_main(capsys, *base, "--resume", "--steps", "9")
+    assert code == 0, err
+    records = [
+        json.loads(line)
+        for line in (tmp_path / "runs/lm-text/metrics.jsonl")
+        .read_text()
+        .splitlines()
+    ]
+    assert "学習: 9 ステップ" in out
+    assert records[-1]["step"] == 9
+    # 最初の 6 ステップの記録は残っている（続きから学習した）
+    assert any(r["step"] <= 6 for r in records)
+
+    # --overwrite: 最初から学習し直す（前の記録は消える）
+    code, out, err = call_main(capsys, *base, "--overwrite", "--steps", "2")
+    assert code == 0, err
+    saved = json.loads((tmp_path / "runs/lm-text/result.json").read_text())
+    assert saved["steps"] == 2
+    steps = [
+        json.loads(line)["step"]
+        for line in (tmp_path / "runs/lm-text/metrics.jsonl")
+        .read_text()
+        .splitlines()
+    ]
+    assert max(steps) == 2
+
+    # 両方は選べない
+    code, _, err = call_main(capsys, *base, "--resume", "--overwrite")
+    assert code == 2
+
+
+# --- 生成の停止文字列と繰り返しペナルティ --------------------------------
+
+
+def test_generate_stop_strings(
+    capsys: pytest.CaptureFixture[str], lm_model: Path
+) -> None:
+    args = ["generate", "--checkpoint", str(lm_model), "--prompt", "to"]
+    args += ["--max-new-tokens", "120", "--num-samples", "3", "--seed", "1"]
+    code, full, _ = call_main(capsys, *args)
+    assert code == 0
+    code, cut, _ = call_main(capsys, *args, "--stop", "\\n", "--stop", "zz")
+    assert code == 0
+    samples = cut.split("\n")
+    # 「--- i ---」と生成した文字列が交互に並び、どれも改行を含まない
+    bodies = [s for s in samples if s and not s.startswith("---")]
+    assert len(bodies) == 3
+    full_bodies = full.split("--- ")[1:]
+    for body, whole in zip(bodies, full_bodies, strict=True):
+        text = whole.split("\n", 1)[1]  # 見出しの行を除く
+        # 止めなかった出力の、最初の改行の手前までと同じ
+        assert body == text.split("\n")[0]
+
+
+def test_generate_repetition_penalty_reaches_the_model(
+    capsys: pytest.CaptureFixture[str],
+    lm_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from easy_transformer.gpt import GPT
+
+    seen: list[float] = []
+    original = GPT.generate
+
+    def spy(self: GPT, *args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["repetition_penalty"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(GPT, "generate", spy)
+    code, _, err = call_main(
+        capsys,
+        "generate",
+        "--checkpoint",
+        str(lm_model),
+        "--repetition-penalty",
+        "1.3",
+        "--max-new-tokens",
+        "5",
+    )
+    assert code == 0, err
+    assert seen and set(seen) == {1.3}
+
+
+def test_stop_and_penalty_are_for_gpt_only(
+    capsys: pytest.CaptureFixture[str], task_model: Path
+) -> None:
+    code, _, err = call_main(
+        capsys,
+        "generate",
+        "--checkpoint",
+        str(task_model),
+        "--prompt",
+        "1+2",
+        "--stop",
+        "x",
+    )
+    assert code == 2
+    assert "GPT のモデルで使います" in err

@@ -436,3 +436,37 @@ def test_train_text_lm_resume_continues_from_checkpoint(
         resumed.model.parameters(), fresh.model.parameters(), strict=True
     ):
         assert torch.equal(a, b)
+
+
+def test_generate_text_stop_and_repetition_penalty() -> None:
+    vocab = make_vocab(["ab\n"])
+    torch.manual_seed(0)
+    model = GPT(
+        GPTConfig(
+            vocab_size=vocab.vocab_size,
+            block_size=8,
+            n_layers=1,
+            n_heads=1,
+            d_model=8,
+        )
+    )
+    args: dict[str, Any] = {"max_new_tokens": 30, "n_samples": 4, "seed": 2}
+    full = generate_text(model, vocab, "a", **args)
+    cut = generate_text(model, vocab, "a", stop=["b\n", "ba"], **args)
+    for whole, text in zip(full, cut, strict=True):
+        ends = [i for s in ("b\n", "ba") if (i := whole.find(s)) >= 0]
+        assert text == whole[: min(ends)] if ends else text == whole
+    # 繰り返しペナルティは GPT.generate と同じ（1 回で作れる長さなら一致）
+    ids = torch.tensor([vocab.encode("a")])
+    expected = model.generate(ids, 6, repetition_penalty=3.0)[0, 1:]
+    greedy = generate_text(
+        model,
+        vocab,
+        "a",
+        max_new_tokens=6,
+        do_sample=False,
+        repetition_penalty=3.0,
+    )
+    assert greedy == [
+        vocab.decode(expected.tolist(), skip_special_tokens=True)
+    ]
