@@ -287,6 +287,19 @@ def index_terms() -> set[str]:
     return terms
 
 
+def test_each_word_has_one_index_entry() -> None:
+    """同じ語が索引で 2 行に分かれない（「層正規化」と「層正規化（layer normalization）」など）。
+
+    索引の見出しは、括弧の前の語が同じなら 1 つの文字列にそろえる
+    （CONTRIBUTING.md §9: 見出しは用語集の見出し語と同じ文字列にする）。
+    """
+    by_word: dict[str, set[str]] = {}
+    for term in index_terms():
+        by_word.setdefault(term.split("（")[0].strip(), set()).add(term)
+    split = {word: sorted(t) for word, t in by_word.items() if len(t) > 1}
+    assert not split, f"同じ語の索引の見出しが複数ある: {split}"
+
+
 def test_index_terms_have_readings() -> None:
     """漢字を含む索引語は、PDF の索引で正しく並ぶように読みの辞書に載っている。"""
     dic = ROOT / "book" / "_latex" / "easy-transformer.dic"

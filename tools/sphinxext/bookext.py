@@ -39,6 +39,24 @@ class BookLaTeXTranslator(LaTeXTranslator):
             r"\contentsname", "目次"
         )
 
+    def visit_index(self, node: nodes.Element) -> None:
+        """索引の項目のハイフンを \\sphinxhyphen{} にしない。
+
+        用語集の見出し語の \\index は \\item の引数（動く引数）の中に書かれ、
+        .idx に書き出すときに \\sphinxhyphen{} が展開される。本文の \\index では
+        展開されないので、同じ語（「クロス注意（cross-attention）」など）が
+        索引で 2 行に分かれる。索引の項目では、ハイフンはそのまま書けばよい。
+        """
+        start = len(self.body)
+        try:
+            super().visit_index(node)
+        finally:
+            for i in range(start, len(self.body)):
+                if self.body[i].startswith(r"\index{"):
+                    self.body[i] = self.body[i].replace(
+                        r"\sphinxhyphen{}", "-"
+                    )
+
     def visit_title(self, node: nodes.Element) -> None:
         if (
             isinstance(node.parent, nodes.section)
