@@ -14,16 +14,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-# import するだけで日本語のフォント（IPAex ゴシック）が既定になる
-import matplotlib_fontja  # noqa: F401
 import numpy as np
 import numpy.typing as npt
 import torch
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.image import AxesImage
 from torch import Tensor
+
+_INSTALL_HINT = (
+    "pip install 'easy-transformer[figures]' で matplotlib と "
+    "matplotlib-fontja を入れてください。"
+)
+
+try:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.image import AxesImage
+except ModuleNotFoundError as e:  # pragma: no cover（extras が無い環境）
+    raise ModuleNotFoundError(
+        "easy_transformer.viz には matplotlib が要ります。" + _INSTALL_HINT,
+        name=e.name,
+    ) from e
 
 # 描画の入力には Tensor も NumPy 配列も（入れ子のリストも）受け付ける
 ArrayLike = Tensor | npt.ArrayLike
@@ -33,6 +44,34 @@ ArrayLike = Tensor | npt.ArrayLike
 ATTENTION_CMAP = "viridis"
 # 位置エンコーディングは正負に振れるので、0 を白にする発散型の配色
 SIGNED_CMAP = "RdBu_r"
+
+
+def use_japanese_font() -> None:
+    """matplotlib の既定のフォントを日本語の IPAex ゴシックにする。
+
+    matplotlib-fontja を import するとフォントの設定（グローバルな
+    rcParams）が書き換わるので、import しただけでは変えず、この関数を
+    呼んだときだけ変える。図の見出しや軸のラベルに日本語を使うときに
+    1 度呼ぶ（このモジュールの描画関数は、図を作るときに呼ぶ）。
+    """
+    try:
+        import matplotlib_fontja  # noqa: F401
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError(
+            "日本語のフォントには matplotlib-fontja が要ります。"
+            + _INSTALL_HINT,
+            name=e.name,
+        ) from e
+
+
+def _figure(**kwargs: Any) -> Figure:
+    """日本語のフォントを有効にして、pyplot を通さずに Figure を作る。
+
+    ラベルや見出しに日本語を書くので、描く関数はこれで図を作る
+    （use_japanese_font を呼ぶのは、import のときではなく描くとき）。
+    """
+    use_japanese_font()
+    return Figure(**kwargs)
 
 
 def _to_numpy(x: ArrayLike) -> np.ndarray:
@@ -125,7 +164,7 @@ def plot_attention_heads(
     nrows = math.ceil(heads / ncols)
     # トークンが多いほど 1 枚を大きくして、ラベルが重ならないようにする
     panel = max(2.2, 0.25 * max(w.shape[1:]))
-    fig = Figure(
+    fig = _figure(
         figsize=(panel * ncols + 1.0, panel * nrows + 0.6),
         layout="constrained",
     )
@@ -165,7 +204,7 @@ def plot_attention(
         )
     keys = _check_tokens(w, tokens_q, tokens_k)
     side = max(3.0, 0.3 * max(w.shape))
-    fig = Figure(figsize=(side + 1.0, side), layout="constrained")
+    fig = _figure(figsize=(side + 1.0, side), layout="constrained")
     ax = fig.subplots()
     image = _draw_attention(ax, w, tokens_q, keys, float(w.max()))
     ax.set_xlabel("キー（注目される側）")
@@ -206,7 +245,7 @@ def plot_positional_encoding(
     positions, d_model = values.shape
     if dims is None:
         dims = sorted({2 * (d_model * i // 16) for i in range(4)})
-    fig = Figure(figsize=(6.4, 5.6), layout="constrained")
+    fig = _figure(figsize=(6.4, 5.6), layout="constrained")
     ax_map, ax_wave = fig.subplots(
         2, 1, gridspec_kw={"height_ratios": [3, 2]}
     )
@@ -296,7 +335,7 @@ def plot_embeddings_2d(
             "合いません"
         )
     points = _to_numpy(projected)
-    fig = Figure(figsize=(5.6, 5.0), layout="constrained")
+    fig = _figure(figsize=(5.6, 5.0), layout="constrained")
     ax = fig.subplots()
     ax.scatter(points[:, 0], points[:, 1], s=18, color="#1f77b4")
     for (px, py), label in zip(points, labels, strict=True):
@@ -346,7 +385,7 @@ def plot_training_curves(
         title: 図の題。
         logy: 縦軸を対数目盛にする。
     """
-    fig = Figure(figsize=(6.4, 3.8), layout="constrained")
+    fig = _figure(figsize=(6.4, 3.8), layout="constrained")
     ax = fig.subplots()
     drawn = []
     for key in keys:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import math
+import subprocess
+import sys
 
 import matplotlib
 
@@ -290,3 +292,36 @@ def test_plot_training_curves_missing_keys() -> None:
         plot_training_curves(records, keys=["accuracy"])
     with pytest.raises(TypeError):
         plot_training_curves([{"step": 0, "train_loss": "nan?"}])
+
+
+def _run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_import_does_not_change_the_font() -> None:
+    """import だけでは既定のフォントを変えず、use_japanese_font で変える。"""
+    result = _run_python(
+        "import matplotlib as mpl\n"
+        "before = list(mpl.rcParams['font.family'])\n"
+        "import easy_transformer.viz as viz\n"
+        "assert list(mpl.rcParams['font.family']) == before, before\n"
+        "viz.use_japanese_font()\n"
+        "print(mpl.rcParams['font.family'])\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "IPAexGothic" in result.stdout
+
+
+def test_missing_matplotlib_says_how_to_install() -> None:
+    result = _run_python(
+        "import sys\n"
+        "sys.modules['matplotlib'] = None  # 入っていない環境のまね\n"
+        "import easy_transformer.viz\n"
+    )
+    assert result.returncode != 0
+    assert "pip install 'easy-transformer[figures]'" in result.stderr
