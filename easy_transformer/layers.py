@@ -1,9 +1,9 @@
 """Transformer の層（第3部）。
 
-位置ごとの全結合層 `FeedForward`、層正規化 `LayerNorm`、その 2 つと注意を
-つなぐ残差接続 `Residual`、それらを積んだ `EncoderLayer` と
-`DecoderLayer` の順に並べる。Pre-LN と Post-LN の違いは `Residual` の
-1 か所にだけ書く。
+本の章の順に、層正規化 `LayerNorm` と残差接続 `Residual`（第8章）、
+位置ごとの全結合層 `FeedForward`（第10章）、それらと注意を積んだ
+`EncoderLayer` と `DecoderLayer`（第11・12章）を並べる。Pre-LN と
+Post-LN の違いは `Residual` の 1 か所にだけ書く。
 """
 
 from __future__ import annotations
@@ -16,41 +16,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from easy_transformer.attention import KVCache, MultiHeadAttention
-
-ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "relu": F.relu,
-    "gelu": F.gelu,
-    # GPT-2 が使う tanh による近似（元の実装が速さのために選んだ）
-    "gelu_tanh": partial(F.gelu, approximate="tanh"),
-}
-
-
-class FeedForward(nn.Module):
-    """位置ごとに同じ 2 層の全結合網: fc2(活性化(fc1(x)))。"""
-
-    def __init__(
-        self,
-        d_model: int,
-        d_ff: int,
-        activation: str = "relu",
-        dropout: float = 0.0,
-        bias: bool = True,
-    ) -> None:
-        super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"活性化関数 {activation!r} は知りません。"
-                f"{', '.join(ACTIVATIONS)} のどれかを選んでください。"
-            )
-        self.activation = ACTIVATIONS[activation]
-        self.fc1 = nn.Linear(d_model, d_ff, bias=bias)
-        self.fc2 = nn.Linear(d_ff, d_model, bias=bias)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.activation(self.fc1(x))
-        x = self.fc2(self.dropout(x))
-        return x
 
 
 class LayerNorm(nn.Module):
@@ -107,6 +72,42 @@ class Residual(nn.Module):
             x = x + self.dropout(sublayer(self.norm(x)))
         else:
             x = self.norm(x + self.dropout(sublayer(x)))
+        return x
+
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": F.relu,
+    "gelu": F.gelu,
+    # GPT-2 が使う tanh による近似（元の実装が速さのために選んだ）
+    "gelu_tanh": partial(F.gelu, approximate="tanh"),
+}
+
+
+class FeedForward(nn.Module):
+    """位置ごとに同じ 2 層の全結合網: fc2(活性化(fc1(x)))。"""
+
+    def __init__(
+        self,
+        d_model: int,
+        d_ff: int,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"活性化関数 {activation!r} は知りません。"
+                f"{', '.join(ACTIVATIONS)} のどれかを選んでください。"
+            )
+        self.activation = ACTIVATIONS[activation]
+        self.fc1 = nn.Linear(d_model, d_ff, bias=bias)
+        self.fc2 = nn.Linear(d_ff, d_model, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.activation(self.fc1(x))
+        x = self.fc2(self.dropout(x))
         return x
 
 
