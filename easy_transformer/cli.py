@@ -82,7 +82,8 @@ _SETTINGS_HELP = """\
 知らない名前を書くと、近い名前と項目の一覧を示します。"""
 
 
-def _add_common_training(p: argparse.ArgumentParser) -> None:
+def _add_settings(p: argparse.ArgumentParser) -> None:
+    """--config、--set、--steps（設定の dataclass の上書き）。"""
     p.add_argument(
         "--config",
         type=Path,
@@ -104,6 +105,10 @@ def _add_common_training(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="学習のステップ数（--set max_steps=N と同じ）",
     )
+
+
+def _add_common_training(p: argparse.ArgumentParser) -> None:
+    _add_settings(p)
     p.add_argument(
         "--seed",
         type=int,
@@ -222,27 +227,27 @@ def add_train_task_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_train_task)
 
 
+_TRAIN_LM_DESCRIPTION = (
+    "GPT を学習する。--minilang ならミニ言語のプログラム集で学習"
+    "し、生成したプログラムのうちパーサが受理する割合を測る。"
+    "--data なら任意の UTF-8 のテキストファイルで、文字単位"
+    "（char）かバイトレベル BPE（bpe）のトークンで学習する。"
+    "テキストの末尾の 10% を検証に使う。\n"
+    "学習の後、--temperature・--top-k・--top-p の設定で例を生成"
+    "する（ミニ言語では、その設定で生成した全部の行をパーサに"
+    "かける）。\n\n"
+    + _SETTINGS_HELP
+    % {"config": "--data は LMConfig、--minilang は MiniLangLMConfig"}
+)
+
+
 def add_train_lm_parser(sub: Any) -> None:
     """train-lm: GPT を学習する。"""
     p = sub.add_parser(
         "train-lm",
         help="GPT（言語モデル）をミニ言語のプログラム集か、テキスト"
         "ファイルで学習する",
-        description=(
-            "GPT を学習する。--minilang ならミニ言語のプログラム集で学習"
-            "し、生成したプログラムのうちパーサが受理する割合を測る。"
-            "--data なら任意の UTF-8 のテキストファイルで、文字単位"
-            "（char）かバイトレベル BPE（bpe）のトークンで学習する。"
-            "テキストの末尾の 10% を検証に使う。\n"
-            "学習の後、--temperature・--top-k・--top-p の設定で例を生成"
-            "する（ミニ言語では、その設定で生成した全部の行をパーサに"
-            "かける）。\n\n"
-            + _SETTINGS_HELP
-            % {
-                "config": "--data は LMConfig、"
-                "--minilang は MiniLangLMConfig"
-            }
-        ),
+        description=_TRAIN_LM_DESCRIPTION,
         epilog=(
             "例:\n"
             f"  {PROG} train-lm --minilang\n"
@@ -333,6 +338,22 @@ def add_generate_parser(sub: Any) -> None:
         help="作るトークンの最大の数（既定: 200）",
     )
     _add_sampling(p, default_n=1, n_help="1")
+    _add_generation_controls(p)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="サンプリングの乱数の種（既定: 0）",
+    )
+    p.add_argument(
+        "--device", default="cpu", metavar="DEV", help="既定: cpu"
+    )
+    p.set_defaults(func=cmd_generate)
+
+
+def _add_generation_controls(p: argparse.ArgumentParser) -> None:
+    """generate の、引き方の加工と止め方（--repetition-penalty など）。"""
     p.add_argument(
         "--repetition-penalty",
         type=positive_float,
@@ -360,17 +381,6 @@ def add_generate_parser(sub: Any) -> None:
         metavar="N",
         help="系列変換で、幅 N のビームサーチを使う",
     )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        metavar="N",
-        help="サンプリングの乱数の種（既定: 0）",
-    )
-    p.add_argument(
-        "--device", default="cpu", metavar="DEV", help="既定: cpu"
-    )
-    p.set_defaults(func=cmd_generate)
 
 
 def add_tokenize_parser(sub: Any) -> None:

@@ -36,6 +36,7 @@ from easy_transformer._experiment import (
 from easy_transformer.gpt import GPT, GPTConfig
 from easy_transformer.minilang import MiniLangError, evaluate, parse
 from easy_transformer.tasks import (
+    ProgramSplits,
     acceptance_rate,
     accepts,
     make_program_splits,
@@ -206,12 +207,7 @@ def generate_text(
     ない）。全部の列に出たら、そこで生成をやめる。乱数は seed から
     作るので、同じ引数なら同じテキストになる。
     """
-    ids = codec.encode(prompt)
-    if not ids:
-        raise ValueError(
-            "プロンプトが空です。1 文字以上のプロンプトを渡して"
-            "ください（例えば改行 1 文字）。"
-        )
+    ids = _encode_prompt(codec, prompt)
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     was_training = model.training
@@ -243,6 +239,16 @@ def generate_text(
     finally:
         model.train(was_training)
     return [_cut_at_stop(t, stop) for t in texts]
+
+
+def _encode_prompt(codec: Tokenizer, prompt: str) -> list[int]:
+    ids = codec.encode(prompt)
+    if not ids:
+        raise ValueError(
+            "プロンプトが空です。1 文字以上のプロンプトを渡して"
+            "ください（例えば改行 1 文字）。"
+        )
+    return ids
 
 
 def _decode_rows(codec: Tokenizer, rows: Tensor) -> list[str]:
@@ -440,14 +446,7 @@ def train_minilang_lm(
     の意味は seq2seq_experiment.train_seq2seq と同じ。
     """
     cfg = config or MINILANG_LM_CONFIG
-    programs = make_program_splits(
-        seed=seed,
-        n_train=cfg.n_programs,
-        n_valid=cfg.n_valid_programs,
-        max_statements=cfg.max_statements,
-        max_depth=cfg.max_depth,
-        max_len=cfg.max_program_len,
-    )
+    programs = _make_programs(cfg, seed)
     train_text = to_corpus(programs.train)
     val_text = to_corpus(programs.valid)
     vocab = make_vocab([train_text, val_text])
@@ -484,6 +483,17 @@ def train_minilang_lm(
         sampling=smp,
         out_dir=out_dir,
         **score_programs(lines, set(programs.train)),
+    )
+
+
+def _make_programs(cfg: MiniLangLMConfig, seed: int) -> ProgramSplits:
+    return make_program_splits(
+        seed=seed,
+        n_train=cfg.n_programs,
+        n_valid=cfg.n_valid_programs,
+        max_statements=cfg.max_statements,
+        max_depth=cfg.max_depth,
+        max_len=cfg.max_program_len,
     )
 
 

@@ -50,6 +50,7 @@ from easy_transformer.tasks import (
 )
 from easy_transformer.tokenizer import CharTokenizer, Tokenizer
 from easy_transformer.training import (
+    TrainConfig,
     Trainer,
     make_dataloader,
     seed_everything,
@@ -441,6 +442,31 @@ def _make_loaders(
     return train_loader, val_loader
 
 
+def _make_trainer(
+    model: Transformer,
+    vocab: CharTokenizer,
+    splits: Splits,
+    cfg: Seq2SeqConfig,
+    train_config: TrainConfig,
+    seed: int,
+) -> Trainer:
+    """学習と検証のデータ、損失、途中の評価（完全一致率）を Trainer に。"""
+    train_loader, val_loader = _make_loaders(splits, vocab, cfg, seed)
+    eval_pairs = splits.valid[: cfg.eval_examples]
+
+    def eval_fn(_: nn.Module) -> dict[str, float]:
+        return {"val_exact_match": exact_match(model, eval_pairs, vocab)}
+
+    return Trainer(
+        model,
+        train_config,
+        train_loader,
+        partial(seq2seq_loss, label_smoothing=cfg.label_smoothing),
+        val_data=val_loader,
+        eval_fn=eval_fn,
+    )
+
+
 def _make_splits(task: str, cfg: Seq2SeqConfig, seed: int) -> Splits:
     return make_splits(
         task,
@@ -478,32 +504,18 @@ def train_seq2seq(
     cfg = config or TASK_CONFIGS[task]
     splits = _make_splits(task, cfg, seed)
     vocab = splits.vocab()
-    # Trainer も種を固定するが、それはモデルを作った後なので、
-    # 重みの初期値はここで固定する
-    seed_everything(seed)
+    seed_everything(seed)  # 重みの初期値を固定する（Trainer より前に）
     model = Transformer(_transformer_config(cfg, vocab.vocab_size))
-    train_loader, val_loader = _make_loaders(splits, vocab, cfg, seed)
-    eval_pairs = splits.valid[: cfg.eval_examples]
-
-    def eval_fn(_: nn.Module) -> dict[str, float]:
-        return {"val_exact_match": exact_match(model, eval_pairs, vocab)}
-
-    trainer = Trainer(
-        model,
-        make_train_config(
-            cfg,
-            betas=(0.9, 0.98),
-            seed=seed,
-            device=device,
-            progress=progress,
-            out_dir=out_dir,
-            resume=resume,
-        ),
-        train_loader,
-        partial(seq2seq_loss, label_smoothing=cfg.label_smoothing),
-        val_data=val_loader,
-        eval_fn=eval_fn,
+    train_config = make_train_config(
+        cfg,
+        betas=(0.9, 0.98),
+        seed=seed,
+        device=device,
+        progress=progress,
+        out_dir=out_dir,
+        resume=resume,
     )
+    trainer = _make_trainer(model, vocab, splits, cfg, train_config, seed)
     history, seconds, cpu_seconds = timed_train(trainer)
     result = Seq2SeqResult(
         task=task,
