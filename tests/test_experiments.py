@@ -57,6 +57,20 @@ from easy_transformer.transformer import Transformer, TransformerConfig
 VOCAB = make_vocab(["0123456789"])
 
 
+def tiny_gpt(vocab_size: int) -> GPT:
+    """ブロック長 8 の、学習していない極小の GPT。"""
+    torch.manual_seed(0)
+    return GPT(
+        GPTConfig(
+            vocab_size=vocab_size,
+            block_size=8,
+            n_layers=1,
+            n_heads=1,
+            d_model=8,
+        )
+    )
+
+
 def tiny_transformer(vocab_size: int = VOCAB.vocab_size) -> Transformer:
     torch.manual_seed(0)
     config = TransformerConfig(
@@ -252,16 +266,7 @@ def test_random_windows_shifts_targets_by_one() -> None:
 
 def test_generate_text_beyond_block_size_is_deterministic() -> None:
     vocab = make_vocab(["ab\n"])
-    torch.manual_seed(0)
-    model = GPT(
-        GPTConfig(
-            vocab_size=vocab.vocab_size,
-            block_size=8,
-            n_layers=1,
-            n_heads=1,
-            d_model=8,
-        )
-    )
+    model = tiny_gpt(vocab.vocab_size)
     args = {"max_new_tokens": 30, "n_samples": 3}
     first = generate_text(model, vocab, "a", seed=1, **args)
     again = generate_text(model, vocab, "a", seed=1, **args)
@@ -440,16 +445,7 @@ def test_train_text_lm_resume_continues_from_checkpoint(
 
 def test_generate_text_stop_and_repetition_penalty() -> None:
     vocab = make_vocab(["ab\n"])
-    torch.manual_seed(0)
-    model = GPT(
-        GPTConfig(
-            vocab_size=vocab.vocab_size,
-            block_size=8,
-            n_layers=1,
-            n_heads=1,
-            d_model=8,
-        )
-    )
+    model = tiny_gpt(vocab.vocab_size)
     args: dict[str, Any] = {"max_new_tokens": 30, "n_samples": 4, "seed": 2}
     full = generate_text(model, vocab, "a", **args)
     cut = generate_text(model, vocab, "a", stop=["b\n", "ba"], **args)
