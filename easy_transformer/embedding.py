@@ -56,8 +56,10 @@ class TokenEmbedding(nn.Module):
         super().__init__()
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, d_model)
-        # 原論文は埋め込みに √d_model を掛け、値の大きさを位置
-        # エンコーディング（±1 の範囲）とそろえる。GPT-2 は掛けない。
+        # 原論文は埋め込みに √d_model を掛ける（理由は書かれていない）。
+        # 初期値の標準偏差が 1/√d_model 程度なら成分がおよそ ±1 になり
+        # 位置エンコーディングと釣り合うが、nn.Embedding の既定の初期値
+        # N(0, 1) のままでは標準偏差が √d_model になる。GPT-2 は掛けない。
         self.scale = math.sqrt(d_model) if scale else 1.0
 
     def forward(self, ids: Tensor) -> Tensor:
@@ -128,9 +130,11 @@ class RotaryEmbedding(nn.Module):
 
     次元を前半と後半に分け、(x[j], x[j + d/2]) の 2 次元ずつを角度
     pos * base^(-2j/d) で回す（Hugging Face の Llama と同じ並べ方。
-    論文の「隣り合う 2 次元を組にする」並べ方とは次元の並べ替えだけが
-    違い、内積は同じになる）。位置 m のクエリと位置 n のキーの内積は
-    回転の差 m - n だけで決まるので、相対位置が自然に現れる。
+    論文の「隣り合う 2 次元を組にする」並べ方とは、次元の並べ替え
+    （W_Q、W_K の出力の次元の置換）で互いに移れる。同じ q、k をそのまま
+    渡すと内積は違うので、学習済みの重みは並べ替えてから読み込む）。
+    位置 m のクエリと位置 n のキーの内積は、q、k と回転の差 m - n だけで
+    決まり（絶対位置によらない）、相対位置が自然に現れる。
     """
 
     cos: Tensor
