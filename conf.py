@@ -69,7 +69,7 @@ build_date = (
 )
 build_date_ja = f"{build_date.year}年{build_date.month}月{build_date.day}日"
 build_commit = _git("rev-parse", "--short=12", "HEAD") or "不明"
-copyright = f"{build_date.year}, {copyright_holder}"  # noqa: A001  # Sphinx の設定名
+copyright = f"{build_date.year}, {copyright_holder}"  # Sphinx の設定名
 
 # -- 全形式に共通 -----------------------------------------------------------------
 extensions = [

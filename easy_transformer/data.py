@@ -57,7 +57,9 @@ def data_path(name: str) -> Path:
     """
     if name not in KNOWN_FILES:
         known = "、".join(sorted(KNOWN_FILES))
-        raise DataError(f"{name} は同梱データにありません（あるもの: {known}）")
+        raise DataError(
+            f"{name} は同梱データにありません（あるもの: {known}）"
+        )
     path = data_dir() / name
     if not path.is_file():
         raise DataError(
