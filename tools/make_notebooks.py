@@ -208,9 +208,7 @@ def main() -> int:
             problems += check_outputs(nb.name, notebook, expected)
         path = args.out / f"{nb.name}.ipynb"
         nbformat.write(notebook, path)
-        print(
-            f"ノートブック: {path}（{len(notebook.cells)} セル）"
-        )
+        print(f"ノートブック: {path}（{len(notebook.cells)} セル）")
     for problem in problems:
         print(problem, file=sys.stderr)
     return 1 if problems else 0
