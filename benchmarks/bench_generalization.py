@@ -365,7 +365,7 @@ def evaluate(
     for d in EVAL_DEPTHS:
         rows += analyse(deep[d], decode(deep[d]))
     out: dict[str, Any] = {**summarize(rows), "rows": rows}
-    if variant == "baseline":
+    if variant == "baseline" and N_BEAM > 0:
         out["beam"] = compare_beam(model, vocab, test, deep)
         out["constrained"] = compare_constrained(model, vocab, test, deep)
     return out
@@ -489,6 +489,7 @@ def compare_constrained(
 
 
 def main() -> None:
+    global N_BEAM
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--variants", nargs="+", default=["baseline"], choices=VARIANTS
@@ -500,6 +501,12 @@ def main() -> None:
         "--smoke", action="store_true", help="極小の設定で動作確認だけ"
     )
     parser.add_argument(
+        "--n-compare",
+        type=int,
+        default=N_BEAM,
+        help="ビームサーチと制約付きの貪欲法で比べる、各セットの例の数",
+    )
+    parser.add_argument(
         "--from-model",
         type=Path,
         help="baseline を学習せず、bench_tasks.py が保存したモデル"
@@ -507,6 +514,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    N_BEAM = args.n_compare
     for variant in args.variants:
         for seed in args.seeds:
             t0 = time.perf_counter()
