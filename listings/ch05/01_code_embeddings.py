@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from easy_transformer.tokenizer import WhitespaceTokenizer
 
-# 行の型。{i} などの穴には、同じ役割の名前のどれかが入る
+# 行のひな形。{i} などの穴には、同じ役割の名前のどれかが入る
 TEMPLATES = [
     "for {i} in range ( {n} ) :",
     "while {i} < {n} :",
@@ -44,7 +44,7 @@ NAMES = {
 
 
 def make_corpus(n_lines: int, seed: int = 0) -> str:
-    """型に名前を当てはめた行を n_lines 行作る（トークンは空白区切り）。"""
+    """ひな形に名前を当てはめた行を n_lines 行作る（トークンは空白区切り）。"""
     rng = random.Random(seed)
     lines = []
     for _ in range(n_lines):
