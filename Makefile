@@ -83,7 +83,8 @@ $(NPM_STAMP): package.json package-lock.json | $(NODEDEPS_STAMP)
 
 figures: $(FIG_STAMPS) $(MMD_OUT) $(STATIC_OUT) $(BENCH_MD) ## 図をすべて生成する（変更があったものだけ）
 
-$(FIGDIR)/.%.stamp: figures_src/%.py figures_src/_figlib.py $(PKG_SRC) | $(VENV_STAMP)
+# 図は計測の記録（JSON）を読むものがあるので、記録が変わっても描き直す
+$(FIGDIR)/.%.stamp: figures_src/%.py figures_src/_figlib.py $(PKG_SRC) $(wildcard benchmarks/results/*.json) | $(VENV_STAMP)
 	@mkdir -p $(FIGDIR)
 	cd figures_src && ../$(PY) $*.py
 	@touch $@

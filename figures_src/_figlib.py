@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import random
+import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -116,5 +117,8 @@ def load_listing(relpath: str) -> ModuleType:
     if spec is None or spec.loader is None:
         raise FileNotFoundError(path)
     module = importlib.util.module_from_spec(spec)
+    # dataclass は定義の途中で sys.modules からモジュールを引くので、
+    # 先に登録する
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
