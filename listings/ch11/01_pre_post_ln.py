@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from easy_transformer import tasks
 from easy_transformer.attention import padding_mask
+from easy_transformer.debug import GradNormMonitor
 from easy_transformer.transformer import Transformer, TransformerConfig
 
 
@@ -22,21 +22,35 @@ class History:
     """学習の記録。grad_norms[s][i] は s 回目の更新での i 層目の勾配。
 
     層はエンコーダの 1 層目から順に、デコーダの最後の層まで並べる。
+    param_changes[i] は、学習の前後での i 層目の重みの相対的な変化
+    ||θ_後 - θ_前|| / ||θ_前||。
     """
 
     losses: list[float] = field(default_factory=list)
     grad_norms: list[list[float]] = field(default_factory=list)
+    param_changes: list[float] = field(default_factory=list)
 
 
-def layer_grad_norms(model: Transformer) -> list[float]:
-    """エンコーダとデコーダの各層の、パラメータ全体の勾配のノルム。"""
-    layers: list[nn.Module] = [*model.encoder.layers, *model.decoder.layers]
+def _layer_params(model: Transformer) -> list[torch.Tensor]:
+    """エンコーダとデコーダの各層の重みを、層ごとに 1 本につなぐ。"""
+    layers = [*model.encoder.layers, *model.decoder.layers]
     return [
-        torch.cat([p.grad.flatten() for p in layer.parameters()])
-        .norm()
-        .item()
+        torch.cat([p.detach().flatten() for p in layer.parameters()])
         for layer in layers
     ]
+
+
+def layer_grad_norms(monitor: GradNormMonitor) -> list[list[float]]:
+    """記録した勾配を、更新ごとに「各層のパラメータ全体のノルム」に直す。
+
+    layer_norms(depth=3) は encoder.layers.0 のような層の単位でまとめる。
+    埋め込みや出力層などを除き、エンコーダとデコーダの層だけを残す。
+    """
+    curves = monitor.layer_norms(depth=3)
+    names = [n for n in curves if n.startswith(("encoder.", "decoder."))]
+    names = [n for n in names if ".layers." in n]
+    per_layer = [curves[n] for n in names]
+    return [list(step) for step in zip(*per_layer, strict=True)]
 
 
 def train_reverse(
@@ -85,6 +99,8 @@ def _train(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     rng = random.Random(seed)
     history = History()
+    monitor = GradNormMonitor(model)
+    before = _layer_params(model)  # torch.cat が写しを作る
     for _ in range(steps):
         batch = tasks.make_batch(rng.sample(splits.train, 32), vocab)
         # デコーダには <bos> 出力 を入れ、出力 <eos> を予測させる
@@ -103,6 +119,11 @@ def _train(
         optimizer.zero_grad()
         loss.backward()
         history.losses.append(loss.item())
-        history.grad_norms.append(layer_grad_norms(model))
+        monitor.record()  # 各更新の直前の勾配を記録する
         optimizer.step()
+    history.grad_norms = layer_grad_norms(monitor)
+    history.param_changes = [
+        ((after - b).norm() / b.norm()).item()
+        for after, b in zip(_layer_params(model), before, strict=True)
+    ]
     return history
