@@ -168,6 +168,14 @@ class MultiHeadAttention(nn.Module):
         self.dropout = dropout
         self.causal = causal
         self.backend = check_backend(backend)
+        head_dim = d_model // n_heads
+        if rotary is not None and rotary.cos.size(-1) != head_dim:
+            raise ValueError(
+                f"rotary の head_dim={rotary.cos.size(-1)} が、この層の"
+                f" 1 ヘッドの次元 d_model / n_heads = {head_dim} と"
+                "違います。"
+                f"RotaryEmbedding({head_dim}, max_len) を渡してください。"
+            )
         self.rotary = rotary
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = nn.Linear(d_model, d_model, bias=bias)

@@ -330,3 +330,9 @@ def test_unknown_backend_is_rejected() -> None:
     mha.backend = "flash"  # type: ignore[assignment]
     with pytest.raises(ValueError, match="backend='flash' は知りません"):
         mha(torch.randn(1, 3, 16))
+
+
+def test_rotary_with_wrong_head_dim_is_rejected() -> None:
+    """RoPE の次元を 1 ヘッドの次元と取り違えたら、直し方を言うエラーにする。"""
+    with pytest.raises(ValueError, match=r"RotaryEmbedding\(8, max_len\)"):
+        MultiHeadAttention(32, 4, rotary=RotaryEmbedding(32, 16))
