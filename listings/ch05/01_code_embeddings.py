@@ -44,7 +44,7 @@ NAMES = {
 
 
 def make_corpus(n_lines: int, seed: int = 0) -> str:
-    """ひな形に名前を当てはめた行を n_lines 行作る（トークンは空白区切り）。"""
+    """ひな形に名前を当てはめた行を n_lines 行作る（空白区切り）。"""
     rng = random.Random(seed)
     lines = []
     for _ in range(n_lines):
