@@ -61,8 +61,10 @@ $(NODEDEPS_STAMP): tools/ensure-system-deps.sh
 
 # torch は PyPI から入れると Linux では CUDA 版（nvidia-* と合わせて数 GB）になる。
 # 既定では CPU 版の索引を足す。環境変数 PIP_EXTRA_INDEX_URL があればそれを使い、
-# 空にすれば足さない（索引に届かなくても pip は警告を出して PyPI から入れる）。
-PIP_EXTRA_INDEX_URL ?= https://download.pytorch.org/whl/cpu
+# 空にすれば足さない。
+# その索引に届かない環境（PyPI しか見えない CI のサンドボックスなど）では付けない。
+# 届かない索引を付けると、pip がパッケージごとに再試行して何十分も止まるため。
+PIP_EXTRA_INDEX_URL ?= $(shell $(PYTHON) -c "import socket; socket.create_connection(('download.pytorch.org', 443), 3)" >/dev/null 2>&1 && echo https://download.pytorch.org/whl/cpu)
 PIP_EXTRA := $(if $(PIP_EXTRA_INDEX_URL),--extra-index-url $(PIP_EXTRA_INDEX_URL))
 
 deps-python: $(VENV_STAMP)
