@@ -300,7 +300,7 @@ class Batch:
 
 
 def collate(items: Sequence[tuple[Tensor, Tensor]]) -> Batch:
-    """長さの違う例を <pad> で右詰めに埋めてバッチにする。
+    """長さの違う例の後ろを <pad> で埋めて（右パディング）バッチにする。
 
     DataLoader の collate_fn にそのまま渡せる。
     """
