@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -285,6 +286,21 @@ def index_terms() -> set[str]:
             elif in_glossary and line and not line.startswith((" ", ":")):
                 terms.add(line.strip())
     return terms
+
+
+def test_every_index_term_falls_under_a_reading_heading() -> None:
+    """HTML の索引で、どの語も英字か「あ・か・さ…」の見出しの下に入る。
+
+    読みの辞書に無い漢字で始まる語は「記号・その他」に落ちる
+    （tools/sphinxext/yomi.py の group_label）。
+    """
+    sys.path.insert(0, str(ROOT / "tools" / "sphinxext"))
+    from yomi import group_label
+
+    stray = sorted(
+        t for t in index_terms() if group_label(t) == "記号・その他"
+    )
+    assert not stray, f"読みの見出しに入らない索引語: {stray}"
 
 
 def test_each_word_has_one_index_entry() -> None:

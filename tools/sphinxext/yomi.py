@@ -44,9 +44,12 @@ def readings(dic: Path = DIC) -> tuple[tuple[str, str], ...]:
 
 def reading(term: str) -> str:
     """語の読み（ひらがな、NFKC、小文字）。辞書に無い漢字はそのまま残る。"""
-    head = term.split("（")[0]
+    # 辞書には「値（value）」のように括弧の英語まで含む項目もあるので、
+    # 置き換えてから括弧の前を取る
+    text = term
     for word, yomi in readings():
-        head = head.replace(word, yomi)
+        text = text.replace(word, yomi)
+    head = text.split("（")[0]
     # カタカナをひらがなにそろえる（長音などは NFKC のまま）
     kana = "".join(
         chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in head
