@@ -2,7 +2,7 @@
 # 執筆中の確認用: build/ とは別のフォルダに HTML と PDF を作り、章ごとのページ数を表示する。
 # 複数人が同時に執筆していても、互いのビルドを壊さない。
 #
-# 使い方: tools/preview.sh 名前 [html|pdf|all]
+# 使い方: [SKIP_FIGURES=1] tools/preview.sh 名前 [html|pdf|all]
 #   出力: /tmp/et-preview-名前/html/、/tmp/et-preview-名前/easy-transformer.pdf
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,8 @@ name=${1:?名前を指定してください（例: part1）}
 what=${2:-all}
 out=/tmp/et-preview-$name
 mkdir -p "$out"
-make -s figures
+# SKIP_FIGURES=1 なら図を作り直さない（複数人の執筆中、全図の作り直しで CPU を占めないため）
+if [ "${SKIP_FIGURES:-}" != 1 ]; then make -s figures; fi
 opts=(-W --keep-going -n -q -c .)
 if [ "$what" = html ] || [ "$what" = all ]; then
   .venv/bin/sphinx-build "${opts[@]}" -b html -d "$out/doctrees-html" book "$out/html"
