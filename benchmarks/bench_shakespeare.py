@@ -16,6 +16,8 @@ nanoGPT の shakespeare_char を CPU で試す例（4 層・4 ヘッド・128 �
 - decay_embeddings: 埋め込み（出力層と共有）と位置埋め込みにも重み
   減衰をかける（nanoGPT は 2 次元以上のパラメータすべてにかける。
   パッケージの param_groups は埋め込みを除く）。
+- exact_gelu: FFN の活性化を厳密な GELU にする（パッケージは GPT-2 と
+  同じ tanh の近似。nanoGPT は厳密な GELU）。
 - zero_init_proj: 残差に足し込む射影（注意の out_proj と FFN の fc2）
   の初期値を 0 にする（パッケージと nanoGPT は標準偏差
   0.02/√(2 × 層数) の正規分布）。
@@ -59,6 +61,7 @@ from torch import Tensor, nn
 
 from easy_transformer.data import DataError, data_path
 from easy_transformer.gpt import GPT, GPTConfig
+from easy_transformer.layers import FeedForward
 from easy_transformer.lm_experiment import (
     TEXT_LM_CONFIG,
     LMConfig,
@@ -85,6 +88,7 @@ class Recipe:
     special_tokens: bool = True
     decay_embeddings: bool = False
     zero_init_proj: bool = False
+    exact_gelu: bool = False
 
 
 RECIPES = {
@@ -95,6 +99,12 @@ RECIPES = {
     "no_special_tokens": Recipe(special_tokens=False),
     "decay_embeddings": Recipe(decay_embeddings=True),
     "zero_init_proj": Recipe(zero_init_proj=True),
+    "exact_gelu": Recipe(exact_gelu=True),
+    # nanoGPT の model.py と同じ: 65 文字の語彙、埋め込みにも重み減衰、
+    # 厳密な GELU
+    "nanogpt_gelu": Recipe(
+        special_tokens=False, decay_embeddings=True, exact_gelu=True
+    ),
     # 本書で採る作り方（いまはパッケージの既定と同じ。ほかの作り方が
     # 3 つの種の平均で上回ったら、ここを替える）
     "final": Recipe(),
@@ -138,6 +148,11 @@ def build(
             bias=cfg.bias,
         )
     )
+    if recipe.exact_gelu:
+        # nanoGPT の MLP は nn.GELU()（tanh の近似ではない）
+        for m in model.modules():
+            if isinstance(m, FeedForward):
+                m.activation = F.gelu
     if recipe.zero_init_proj:
         for name, p in model.named_parameters():
             if name.endswith(("out_proj.weight", "fc2.weight")):

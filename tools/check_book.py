@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -20,7 +21,10 @@ from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 DIST = ROOT / "dist"
-EPUBCHECK = Path("/usr/share/java/epubcheck.jar")
+# Debian の epubcheck パッケージの置き場所。ほかの環境では EPUBCHECK_JAR で指定する
+EPUBCHECK = Path(
+    os.environ.get("EPUBCHECK_JAR", "/usr/share/java/epubcheck.jar")
+)
 B5_PT = (515.91, 728.50)  # JIS B5（182mm × 257mm）
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # 本のビルドに要る Debian パッケージを確かめ、無ければ入れる（何度実行しても安全）。
-# root か、パスワードなしの sudo が使える環境でだけ自動で入れる。
-# どちらでもなければ、足りないパッケージ名を並べて止まる。
+# root なら自動で入れる。root でないときは、環境変数 ALLOW_SUDO=1 を
+# 明示したときだけ sudo で入れる（黙って sudo を使わない）。
+# どちらでもなければ、足りないパッケージ名と入れるコマンドを示して止まる。
 #
 # 使い方: tools/ensure-system-deps.sh [node|book]
 #   node: npm の道具（textlint、Mermaid の描画）に要るもの（Node.js、Chromium）
@@ -30,13 +31,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "Debian パッケージを入れます: ${missing[*]}"
   if [ "$(id -u)" -eq 0 ]; then
     SUDO=()
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    SUDO=(sudo -n)
+  elif [ "${ALLOW_SUDO:-}" = 1 ]; then
+    SUDO=(sudo)
   else
     {
-      echo "エラー: 次の Debian パッケージが必要ですが、root でも sudo でもないので入れられません。"
-      echo "管理者に次のコマンドを実行してもらってください:"
-      echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+      echo "エラー: 次の Debian パッケージが必要ですが、root ではないので入れませんでした。"
+      echo "次のコマンドを自分で実行するか、sudo で入れてよければ ALLOW_SUDO=1 を付けて"
+      echo "make をやり直してください（例: ALLOW_SUDO=1 make setup）:"
+      echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}"
     } >&2
     exit 1
   fi
