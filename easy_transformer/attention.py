@@ -2,7 +2,8 @@
 
 マスクの作り方、縮小付き内積注意（scaled dot-product attention）、それを
 束ねる `MultiHeadAttention`（第9章）、生成を速くする KV キャッシュ（後の
-部で使う）の順に並べる。
+部で使う）の順に並べる。`MultiHeadAttention` は n_kv_heads で GQA
+（キーと値のヘッドを複数のクエリのヘッドで共有する。第17章）にもなる。
 
 マスクはこのパッケージのどこでも同じ約束で扱う:
 (..., q_len, k_len) にブロードキャスト（broadcast）できる bool の
@@ -111,6 +112,16 @@ def scaled_dot_product_attention(
     return weights @ v, weights
 
 
+def repeat_kv(x: Tensor, n_rep: int) -> Tensor:
+    """GQA: (batch, kv_heads, seq, d) のヘッドを n_rep 回ずつ複製する。
+
+    クエリのヘッド h は、キーと値のヘッド h // n_rep を使う（隣り合う
+    n_rep 個のクエリのヘッドが 1 つの群）。Hugging Face の Llama と同じ
+    対応。x.repeat（群をまたいで巡回する対応）とは違う。
+    """
+    return x if n_rep == 1 else x.repeat_interleave(n_rep, dim=1)
+
+
 Backend = Literal["sdpa", "manual"]
 
 
@@ -137,6 +148,9 @@ class MultiHeadAttention(nn.Module):
 
     causal=True なら因果マスクを自分で足す（デコーダの自己注意）。
     rotary を渡すと、クエリとキーを RoPE で回してから内積を取る。
+    n_kv_heads（n_heads の約数）を渡すと GQA になる。キーと値の射影は
+    n_kv_heads 個のヘッドの分だけで、KV キャッシュもその大きさで持つ。
+    n_kv_heads=1 が MQA、n_kv_heads=n_heads（既定）が普通の多頭注意。
 
     backend は注意の計算に使う関数:
     "sdpa"（既定）は PyTorch の F.scaled_dot_product_attention。入力と
@@ -155,8 +169,16 @@ class MultiHeadAttention(nn.Module):
         causal: bool = False,
         backend: Backend = "sdpa",
         rotary: RotaryEmbedding | None = None,
+        n_kv_heads: int | None = None,
     ) -> None:
         super().__init__()
+        n_kv_heads = n_heads if n_kv_heads is None else n_kv_heads
+        if n_kv_heads < 1 or n_heads % n_kv_heads != 0:
+            raise ValueError(
+                f"n_heads={n_heads} が n_kv_heads={n_kv_heads} で割り切れ"
+                "ません。クエリのヘッドを同じ数ずつの群に分けて、群ごとに"
+                "キーと値を共有するので、約数にしてください。"
+            )
         if d_model % n_heads != 0:
             raise ValueError(
                 f"d_model={d_model} が n_heads={n_heads} で割り切れません。"
@@ -165,10 +187,12 @@ class MultiHeadAttention(nn.Module):
                 "（例: d_model=512, n_heads=8）。"
             )
         self.n_heads = n_heads
+        self.n_kv_heads = n_kv_heads
         self.dropout = dropout
         self.causal = causal
         self.backend = check_backend(backend)
         head_dim = d_model // n_heads
+        self.head_dim = head_dim
         if rotary is not None and rotary.cos.size(-1) != head_dim:
             raise ValueError(
                 f"rotary の head_dim={rotary.cos.size(-1)} が、この層の"
@@ -178,14 +202,19 @@ class MultiHeadAttention(nn.Module):
             )
         self.rotary = rotary
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+        d_kv = n_kv_heads * head_dim
+        self.k_proj = nn.Linear(d_model, d_kv, bias=bias)
+        self.v_proj = nn.Linear(d_model, d_kv, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
 
     def split_heads(self, x: Tensor) -> Tensor:
-        """(batch, seq, d_model) → (batch, heads, seq, d_model / heads)。"""
-        batch, seq, d_model = x.shape
-        x = x.view(batch, seq, self.n_heads, d_model // self.n_heads)
+        """(batch, seq, heads × d_k) → (batch, heads, seq, d_k)。
+
+        ヘッドの数は最後の次元の大きさから決まる（クエリは n_heads、
+        GQA のキーと値は n_kv_heads）。
+        """
+        batch, seq, _ = x.shape
+        x = x.view(batch, seq, -1, self.head_dim)
         return x.transpose(1, 2)
 
     def forward(
@@ -210,7 +239,9 @@ class MultiHeadAttention(nn.Module):
             q = self.rotary(q, start)
             k = self.rotary(k, start)
         if cache is not None:
-            k, v = cache.append(k, v)
+            k, v = cache.append(k, v)  # GQA なら共有する前の小さい形で持つ
+        n_rep = self.n_heads // self.n_kv_heads
+        k, v = repeat_kv(k, n_rep), repeat_kv(v, n_rep)
         if mask is not None:
             check_mask(mask, torch.Size((*q.shape[:-1], k.size(-2))))
         if self.causal:

@@ -4,6 +4,11 @@ GPT-2 と同じ構造を、これまでの部品（埋め込み、多頭注意�
 作る。学習する位置埋め込み、Pre-LN、tanh 近似の GELU、埋め込みと出力層の
 重み共有、最後の LayerNorm。上から設定、モデル、生成、Hugging Face の
 重みの読み込みの順に並べる。
+
+設定の項目（norm、mlp、position、n_kv_heads、tie_embeddings、bias）を
+変えると、同じクラスが Llama 形式（RMSNorm、SwiGLU、RoPE、GQA、出力層を
+共有しない、バイアスなし）になる（第17章。設定は llama.llama_config）。
+既定値は GPT-2 のまま。
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from torch import Tensor, nn
 from easy_transformer.attention import KVCache
 from easy_transformer.embedding import (
     LearnedPositionalEmbedding,
+    RotaryEmbedding,
     TokenEmbedding,
     check_length,
 )
@@ -27,12 +33,16 @@ from easy_transformer.generation import (
     beam_search,
     sample_next_token,
 )
-from easy_transformer.layers import DecoderLayer, LayerNorm
+from easy_transformer.layers import DecoderLayer, make_norm
 
 
 @dataclass
 class GPTConfig:
-    """GPT の大きさ。既定値は GPT-2 small（124M パラメータ）。"""
+    """GPT の大きさと形。既定値は GPT-2 small（124M パラメータ）。
+
+    下の 7 項目は第17章で足した、GPT-2 と Llama の違いの切り替え。
+    layer_norm_eps は RMSNorm の eps にも使う。
+    """
 
     vocab_size: int = 50257
     block_size: int = 1024  # 一度に見られる最大のトークン数
@@ -42,6 +52,13 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True
     layer_norm_eps: float = 1e-5
+    norm: str = "layernorm"  # "layernorm" か "rmsnorm"
+    mlp: str = "gelu"  # "gelu"（tanh 近似）か "swiglu"
+    d_ff: int | None = None  # FFN の中間の幅。None なら 4 × d_model
+    position: str = "learned"  # "learned"（位置埋め込み）か "rope"
+    rope_base: float = 10000.0
+    n_kv_heads: int | None = None  # キーと値のヘッド数。None なら n_heads
+    tie_embeddings: bool = True  # 出力層に埋め込みの表を使う
 
     def __post_init__(self) -> None:
         for name in ["vocab_size", "block_size", "n_layers", "n_heads"]:
@@ -50,6 +67,24 @@ class GPTConfig:
                     f"{name}={getattr(self, name)} です。1 以上にして"
                     "ください。"
                 )
+        choices = {
+            "norm": ("layernorm", "rmsnorm"),
+            "mlp": ("gelu", "swiglu"),
+            "position": ("learned", "rope"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} は知りません。"
+                    f"{' か '.join(allowed)} にしてください。"
+                )
+        kv = self.kv_heads
+        if kv < 1 or self.n_heads % kv != 0:
+            raise ValueError(
+                f"n_kv_heads={kv} が n_heads={self.n_heads} の約数では"
+                "ありません。クエリのヘッドを同じ数ずつの群に分けて"
+                "キーと値を共有するので、約数にしてください。"
+            )
         if self.d_model % self.n_heads != 0:
             raise ValueError(
                 f"d_model={self.d_model} が n_heads={self.n_heads} で"
@@ -57,6 +92,16 @@ class GPTConfig:
                 "受け持つので、割り切れる組み合わせにしてください"
                 "（例: 768 と 12）。"
             )
+
+    @property
+    def kv_heads(self) -> int:
+        """キーと値のヘッドの数（n_kv_heads が None なら n_heads）。"""
+        return self.n_heads if self.n_kv_heads is None else self.n_kv_heads
+
+    @property
+    def ffn_width(self) -> int:
+        """FFN の中間の幅（d_ff が None なら 4 × d_model）。"""
+        return 4 * self.d_model if self.d_ff is None else self.d_ff
 
 
 class GPT(nn.Module):
@@ -68,27 +113,40 @@ class GPT(nn.Module):
         c = config
         # GPT-2 は埋め込みに √d_model を掛けない
         self.tok_emb = TokenEmbedding(c.vocab_size, c.d_model, scale=False)
-        self.pos_emb = LearnedPositionalEmbedding(c.block_size, c.d_model)
+        # 位置は、GPT-2 なら入力に足す表、RoPE なら注意の中で回す
+        self.pos_emb: LearnedPositionalEmbedding | None = None
+        rotary: RotaryEmbedding | None = None
+        if c.position == "learned":
+            self.pos_emb = LearnedPositionalEmbedding(
+                c.block_size, c.d_model
+            )
+        else:
+            head_dim = c.d_model // c.n_heads
+            rotary = RotaryEmbedding(head_dim, c.block_size, c.rope_base)
         self.dropout = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(
             DecoderLayer(
                 c.d_model,
                 c.n_heads,
-                4 * c.d_model,
+                c.ffn_width,
                 c.dropout,
-                activation="gelu_tanh",
+                activation="gelu_tanh" if c.mlp == "gelu" else "swiglu",
                 norm_first=True,
                 eps=c.layer_norm_eps,
                 bias=c.bias,
                 cross_attention=False,
+                norm=c.norm,
+                n_kv_heads=c.n_kv_heads,
+                rotary=rotary,  # 全層で同じ表を使う（パラメータは無い）
             )
             for _ in range(c.n_layers)
         )
-        self.norm = LayerNorm(c.d_model, c.layer_norm_eps, c.bias)
+        self.norm = make_norm(c.norm, c.d_model, c.layer_norm_eps, c.bias)
         self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
-        # 入力の「ID → ベクトル」と出力の「ベクトル → ID のスコア」に
-        # 同じ表を使う。パラメータが減り、似た語が似たスコアを持つ
-        self.lm_head.weight = self.tok_emb.embed.weight
+        if c.tie_embeddings:
+            # 入力の「ID → ベクトル」と出力の「ベクトル → ID のスコア」に
+            # 同じ表を使う。パラメータが減り、似た語が似たスコアを持つ
+            self.lm_head.weight = self.tok_emb.embed.weight
         self.apply(self._init_weights)
         # 残差の足し算は層の数だけ積み重なるので、足し込む側の射影を
         # 1/√(2 × 層数) 倍に小さくして、出力の分散が育たないようにする
@@ -119,7 +177,10 @@ class GPT(nn.Module):
                 " ids[None] でバッチの次元を足してください。"
             )
         start = 0 if caches is None else caches[0].length
-        x = self.dropout(self.pos_emb(self.tok_emb(ids), start))
+        x = self.tok_emb(ids)
+        if self.pos_emb is not None:
+            x = self.pos_emb(x, start)
+        x = self.dropout(x)
         for i, block in enumerate(self.blocks):
             x = block(x, cache=None if caches is None else caches[i])
         logits: Tensor = self.lm_head(self.norm(x))

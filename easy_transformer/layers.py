@@ -3,7 +3,9 @@
 本の章の順に、層正規化 `LayerNorm` と残差接続 `Residual`（第8章）、
 位置ごとの全結合層 `FeedForward`（第10章）、それらと注意を積んだ
 `EncoderLayer` と `DecoderLayer`（第11・12章）を並べる。Pre-LN と
-Post-LN の違いは `Residual` の 1 か所にだけ書く。
+Post-LN の違いは `Residual` の 1 か所にだけ書く。Llama 形式の部品
+（第17章）の `RMSNorm` と `SwiGLU` は、それぞれ `LayerNorm` と
+`FeedForward` のすぐ後に置き、名前（"rmsnorm"、"swiglu"）で選ぶ。
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from easy_transformer.attention import KVCache, MultiHeadAttention
+from easy_transformer.embedding import RotaryEmbedding
 
 
 class LayerNorm(nn.Module):
@@ -43,6 +46,38 @@ class LayerNorm(nn.Module):
         return x if self.bias is None else x + self.bias
 
 
+class RMSNorm(nn.Module):
+    """平均を引かず、2 乗の平均の平方根（RMS）で割って倍率を掛ける。
+
+    x / √(mean(x²) + eps) * weight。足し（bias）は持たない
+    （Zhang & Sennrich, 2019）。Llama はこれを Pre-LN の位置で使う。
+    """
+
+    def __init__(self, d_model: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d_model))
+
+    def forward(self, x: Tensor) -> Tensor:
+        # 半精度でも 2 乗の平均が溢れないよう float32 で計算する
+        # （Hugging Face の Llama と同じ順序）
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(dim=-1, keepdim=True) + self.eps)
+        return self.weight * h.to(x.dtype)
+
+
+def make_norm(kind: str, d_model: int, eps: float, bias: bool) -> nn.Module:
+    """正規化の層を名前で作る（"layernorm" か "rmsnorm"）。"""
+    if kind == "layernorm":
+        return LayerNorm(d_model, eps, bias)
+    if kind == "rmsnorm":
+        return RMSNorm(d_model, eps)
+    raise ValueError(
+        f"正規化 {kind!r} は知りません。"
+        '"layernorm" か "rmsnorm" を選んでください。'
+    )
+
+
 class Residual(nn.Module):
     """残差接続: 副層（注意や FeedForward）の出力を入力に足す。
 
@@ -59,10 +94,11 @@ class Residual(nn.Module):
         norm_first: bool,
         eps: float = 1e-5,
         bias: bool = True,
+        norm: str = "layernorm",
     ) -> None:
         super().__init__()
         self.norm_first = norm_first
-        self.norm = LayerNorm(d_model, eps, bias)
+        self.norm = make_norm(norm, d_model, eps, bias)
         self.dropout = nn.Dropout(dropout)
 
     def forward(
@@ -111,6 +147,42 @@ class FeedForward(nn.Module):
         return x
 
 
+class SwiGLU(nn.Module):
+    """ゲート付きの FFN: fc2(SiLU(fc_gate(x)) ⊙ fc1(x))（Shazeer, 2020）。
+
+    fc1 が Llama の up_proj、fc_gate が gate_proj、fc2 が down_proj。
+    行列が 3 つあるので、FeedForward と同じパラメータ数にするには
+    d_ff を 4 d_model の 2/3 にする。
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        d_ff: int,
+        dropout: float = 0.0,
+        bias: bool = False,
+    ) -> None:
+        super().__init__()
+        self.fc_gate = nn.Linear(d_model, d_ff, bias=bias)
+        self.fc1 = nn.Linear(d_model, d_ff, bias=bias)
+        self.fc2 = nn.Linear(d_ff, d_model, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.silu(self.fc_gate(x)) * self.fc1(x)
+        out: Tensor = self.fc2(self.dropout(h))
+        return out
+
+
+def make_ffn(
+    d_model: int, d_ff: int, activation: str, dropout: float, bias: bool
+) -> nn.Module:
+    """FFN を作る。activation="swiglu" ならゲート付きの SwiGLU。"""
+    if activation == "swiglu":
+        return SwiGLU(d_model, d_ff, dropout, bias)
+    return FeedForward(d_model, d_ff, activation, dropout, bias)
+
+
 class EncoderLayer(nn.Module):
     """エンコーダの 1 層: 自己注意 → FeedForward（どちらも残差接続）。"""
 
@@ -144,6 +216,8 @@ class DecoderLayer(nn.Module):
 
     cross_attention=False にするとクロス注意を持たない。GPT のような
     デコーダだけのモデル（decoder-only）の 1 層はこれになる。
+    Llama 形式（第17章）にするには norm="rmsnorm"、activation="swiglu"、
+    bias=False、rotary（RoPE）、n_kv_heads（GQA）を渡す。
     """
 
     def __init__(
@@ -157,12 +231,21 @@ class DecoderLayer(nn.Module):
         eps: float = 1e-5,
         bias: bool = True,
         cross_attention: bool = True,
+        norm: str = "layernorm",
+        n_kv_heads: int | None = None,
+        rotary: RotaryEmbedding | None = None,
     ) -> None:
         super().__init__()
-        args = (d_model, dropout, norm_first, eps, bias)
+        args = (d_model, dropout, norm_first, eps, bias, norm)
         # 後ろのトークンを見ると、学習で「答え」を覗けてしまう
         self.self_attn = MultiHeadAttention(
-            d_model, n_heads, dropout, bias, causal=True
+            d_model,
+            n_heads,
+            dropout,
+            bias,
+            causal=True,
+            rotary=rotary,
+            n_kv_heads=n_kv_heads,
         )
         self.self_attn_res = Residual(*args)
         self.cross_attn: MultiHeadAttention | None = None
@@ -172,7 +255,7 @@ class DecoderLayer(nn.Module):
                 d_model, n_heads, dropout, bias
             )
             self.cross_attn_res = Residual(*args)
-        self.ffn = FeedForward(d_model, d_ff, activation, dropout, bias)
+        self.ffn = make_ffn(d_model, d_ff, activation, dropout, bias)
         self.ffn_res = Residual(*args)
 
     def forward(
