@@ -79,6 +79,8 @@ extensions = [
     "sphinx.ext.imgmath",
     "bookext",
     "jasearch",
+    # 構造図: sphinxcontrib-mermaid の {mermaid} 指示（bookmermaid が幅と <img> を足す）
+    "bookmermaid",
 ]
 root_doc = "index"
 source_suffix = {".md": "markdown"}
@@ -132,6 +134,26 @@ myst_substitutions = {
 }
 # 本文の python ブロックは sybil が実行する。ハイライトも python で行う。
 highlight_language = "python3"
+
+# -- 構造図（Mermaid） -----------------------------------------------------------
+# 原稿の ```{mermaid} をビルド時に node_modules の mermaid-cli（mmdc）と Debian の
+# Chromium で画像にする。HTML に mermaid.js は読み込まない（CDN を使わない。
+# mermaid_output_format が raw 以外なら拡張は JavaScript を足さず、bookmermaid は
+# raw を設定の誤りとして止める）。HTML は SVG、EPUB は読書アプリで確実に出る PNG
+# （2 倍の解像度）、LaTeX は PDF（--pdfFit で図の大きさのページ）。
+mermaid_cmd = str(ROOT / "node_modules" / ".bin" / "mmdc")
+mermaid_output_format = "png" if tags.has("epub") else "svg"  # type: ignore[name-defined]  # noqa: F821
+mermaid_params = [
+    "--quiet",
+    "--puppeteerConfigFile",
+    str(ROOT / "tools" / "puppeteer-config.json"),
+    "--configFile",
+    str(ROOT / "tools" / "mermaid-config.json"),
+    "--backgroundColor",
+    "white",
+    "--pdfFit",
+    *(["--scale", "2"] if tags.has("epub") else []),  # type: ignore[name-defined]  # noqa: F821
+]
 
 # -- HTML -------------------------------------------------------------------------
 html_theme = "sphinx_book_theme"

@@ -49,6 +49,9 @@ SKIP_OK = re.compile(r'^%\s*skip:\s*next\s+"[^"]{4,}"\s*$')
 IMAGE_DIRECTIVE = re.compile(
     r"^[`:]{3,}\{(?:figure|image)\}\s+(?P<path>\S+)"
 )
+MERMAID_DIRECTIVE = re.compile(
+    r"^(?P<fence>`{3,}|:{3,})\{mermaid\}(?P<arg>.*)$"
+)
 MD_IMAGE = re.compile(r"!\[[^\]]*\]\((?P<path>[^)\s]+)")
 LITERALINCLUDE = re.compile(r"^[`:]{3,}\{literalinclude\}\s+(?P<path>\S+)")
 
@@ -141,6 +144,7 @@ def test_skips_have_reasons(path: Path) -> None:
 
 
 def figure_sources() -> set[str]:
+    # figures_src/mermaid/*.mmd は、構造図を原稿の {mermaid} に移す途中の第5部のために残す
     stems = {
         p.stem
         for p in FIGURES_SRC.glob("*.py")
@@ -176,6 +180,54 @@ def test_images_are_generated(path: Path) -> None:
         assert owner in sources, (
             f"{path.name}: {ref} を作るスクリプトが figures_src に無い"
         )
+
+
+def mermaid_blocks(
+    path: Path,
+) -> list[tuple[int, str, dict[str, str], list[str]]]:
+    """原稿の {mermaid} ブロックの（開始行、指示の引数、オプション、Mermaid のソース）。"""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found = []
+    n = 0
+    while n < len(lines):
+        m = MERMAID_DIRECTIVE.match(lines[n].strip())
+        n += 1
+        if not m:
+            continue
+        start, options, code = n, {}, []
+        while n < len(lines) and lines[n].strip() != m.group("fence"):
+            opt = re.match(r"^:(\w+):\s*(.*)$", lines[n])
+            if opt and not code:
+                options[opt.group(1)] = opt.group(2).strip()
+            elif lines[n].strip() or code:
+                code.append(lines[n])
+            n += 1
+        found.append((start, m.group("arg").strip(), options, code))
+    return found
+
+
+@pytest.mark.parametrize(
+    "path", book_files(), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_mermaid_blocks_are_figures(path: Path) -> None:
+    """構造図の {mermaid} は、原稿の中にソースを書き、図番号・参照・代替テキストを持つ。"""
+    bad = []
+    for start, arg, options, code in mermaid_blocks(path):
+        where = f"{path.name}:{start}"
+        if arg:
+            bad.append(
+                f"{where} ソースはファイル（{arg}）でなく原稿の中に書く"
+            )
+        if not any(line.strip() for line in code):
+            bad.append(f"{where} Mermaid のソースが無い")
+        for key in ("name", "caption", "alt"):
+            if not options.get(key):
+                bad.append(f"{where} :{key}: が無い")
+        if not options.get("name", "fig-").startswith("fig-"):
+            bad.append(
+                f"{where} :name: は fig- で始める（{options['name']}）"
+            )
+    assert not bad, "構造図の書き方: " + "; ".join(bad)
 
 
 def test_no_hand_placed_images() -> None:
@@ -416,7 +468,8 @@ def test_chapter_follows_the_guide(path: Path) -> None:
     assert ":class: compiler-analogy" in text, (
         "コンパイラとの対比のコラムが無い"
     )
-    figures = re.findall(r"^[`:]{3,}\{figure\}", text, re.M)
+    # 図は {figure}（matplotlib の図など）と、キャプションの付いた {mermaid}（構造図）
+    figures = re.findall(r"^[`:]{3,}\{(?:figure|mermaid)\}", text, re.M)
     assert len(figures) >= 2, f"図が {len(figures)} 個（2 個以上）"
     runnable = [
         b for b in code_blocks(path) if b[1].split()[0:1] == ["python"]
