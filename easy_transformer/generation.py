@@ -8,21 +8,34 @@ GPT もエンコーダ・デコーダも、最後の位置のロジット（ビ�
 
 上から順に、ロジットを加工する関数（繰り返しペナルティ、top-k、top-p）、
 それらを組み合わせて 1 トークンを選ぶ ``sample_next_token``、
-複数の候補列を並行して探す ``beam_search`` が並ぶ。
+複数の候補列を並行して探す ``beam_search``、長さの違うプロンプトを
+左パディングでまとめて生成する ``generate_left_padded`` が並ぶ。
+最後の 1 つだけは GPT の部品（埋め込み・層・出力層）を直接呼ぶ。
+GPT の forward が位置の番号とマスクを受け取らないためである。
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from easy_transformer.attention import KVCache
+
+if TYPE_CHECKING:
+    # gpt.py がこのモジュールを import するので、型の検査のときだけ読む
+    from easy_transformer.gpt import GPT
+
 __all__ = [
     "apply_repetition_penalty",
     "beam_search",
+    "generate_left_padded",
+    "left_pad",
+    "position_ids",
     "sample_next_token",
     "top_k_filter",
     "top_p_filter",
@@ -375,3 +388,140 @@ def _score_bound(
     """
     longest = max_new_tokens if length_penalty > 0 else step + 1
     return float(sums.max() / longest**length_penalty)
+
+
+# ---- 長さの違う列のバッチ（左パディング） -----------------------------
+
+
+def left_pad(
+    prompts: Sequence[Sequence[int]], pad_id: int
+) -> tuple[Tensor, Tensor]:
+    """長さの違う ID の列を、左にパディングを詰めて 1 つの行列にする。
+
+    生成では、各行の「最後の位置」のロジットから次のトークンを選ぶ。
+    右にパディングを詰めると、最後の位置が行ごとに違う（短い行の最後は
+    パディング）ので、左に詰めて実トークンの末尾を右端にそろえる。
+
+    Returns:
+        ``(ids, mask)``。どちらも (batch, 最長の長さ)。``mask`` は
+        実トークンの位置が True の bool。
+    """
+    if not prompts or any(len(p) == 0 for p in prompts):
+        raise ValueError(
+            "prompts には 1 トークン以上の列を 1 本以上渡してください。"
+        )
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(prompts), width, dtype=torch.bool)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt) :] = torch.tensor(list(prompt))
+        mask[row, width - len(prompt) :] = True
+    return ids, mask
+
+
+def position_ids(mask: Tensor) -> Tensor:
+    """実トークンだけを 0, 1, 2, … と数えた位置の番号 (batch, seq)。
+
+    左パディングで右へずれた行も、1 本だけで読ませたときと同じ位置の
+    番号になる。パディングの位置は 0 にする（注意で隠すので値は効かない）。
+    """
+    return (mask.long().cumsum(dim=-1) - 1).clamp(min=0)
+
+
+def _forward_padded(
+    model: GPT,
+    ids: Tensor,
+    positions: Tensor,
+    key_mask: Tensor,
+    caches: list[KVCache],
+) -> Tensor:
+    """位置の番号とパディングのマスクを指定して GPT を 1 回動かす。
+
+    ids と positions は今回読ませる部分 (batch, q_len)、key_mask は
+    キャッシュの分を含むこれまでの全体 (batch, k_len)。
+    GPT.forward と同じ計算を、位置埋め込みの番号を行ごとに変えて行う。
+    """
+    pos_emb = getattr(model.pos_emb, "embed", None)
+    if not isinstance(pos_emb, torch.nn.Embedding):
+        raise TypeError(
+            "generate_left_padded は学習する位置埋め込み（GPT-2 の方式）の"
+            "GPT にだけ使えます。"
+        )
+    x = model.dropout(model.tok_emb(ids) + pos_emb(positions))
+    q_len, k_len = ids.size(1), key_mask.size(1)
+    # パディングのキーを隠す。ただしどのクエリも自分自身は見えるように
+    # する。パディングの位置のクエリは見えるキーが 1 つも無くなり、
+    # softmax が 0/0 になるのを避けるため（その出力は誰も読まない）。
+    self_key = torch.zeros(q_len, k_len, dtype=torch.bool)
+    self_key[:, k_len - q_len :] = torch.eye(q_len, dtype=torch.bool)
+    mask = key_mask[:, None, None, :] | self_key.to(ids.device)
+    for block, cache in zip(model.blocks, caches, strict=True):
+        x = block(x, mask=mask, cache=cache)
+    logits: Tensor = model.lm_head(model.norm(x))
+    return logits
+
+
+@torch.no_grad()
+def generate_left_padded(
+    model: GPT,
+    prompts: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    *,
+    pad_id: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    do_sample: bool = False,
+    eos_id: int | None = None,
+    generator: torch.Generator | None = None,
+) -> list[list[int]]:
+    """長さの違うプロンプトを 1 つのバッチにして、続きを生成する。
+
+    左パディング（``left_pad``）、パディングのキーを隠すマスク、実トークン
+    だけを数えた位置の番号（``position_ids``）を使い、KV キャッシュで
+    1 トークンずつ進める。貪欲法なら、各行の結果は 1 本ずつ
+    ``GPT.generate`` で作った結果と同じになる（浮動小数点の計算の順が
+    違うので、ロジットは丸めの範囲で違いうる）。
+
+    eos_id を出した行は、残りを eos_id で埋める（``GPT.generate`` と同じ）。
+
+    Returns:
+        行ごとの ID のリスト（パディングを除き、プロンプトを含む）。
+    """
+    ids, mask = left_pad(prompts, pad_id)
+    longest = max(len(p) for p in prompts)
+    if longest + max_new_tokens > model.config.block_size:
+        raise ValueError(
+            f"最長のプロンプト {longest} と max_new_tokens "
+            f"{max_new_tokens} の和が block_size "
+            f"{model.config.block_size} を超えます。"
+        )
+    device = next(model.parameters()).device
+    ids, mask = ids.to(device), mask.to(device)
+    positions = position_ids(mask)
+    caches = [KVCache() for _ in model.blocks]
+    done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
+    new_ids, new_pos = ids, positions
+    for _ in range(max_new_tokens):
+        logits = _forward_padded(model, new_ids, new_pos, mask, caches)
+        next_id = sample_next_token(
+            logits[:, -1],
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            do_sample=do_sample,
+            generator=generator,
+        )
+        if eos_id is not None:
+            next_id = next_id.masked_fill(done, eos_id)
+            done |= next_id == eos_id
+        new_ids = next_id[:, None]
+        new_pos = positions[:, -1:] + 1
+        ids = torch.cat([ids, new_ids], dim=1)
+        positions = torch.cat([positions, new_pos], dim=1)
+        mask = torch.cat(
+            [mask, torch.ones_like(new_ids, dtype=torch.bool)], 1
+        )
+        if done.all():
+            break
+    return [row[keep].tolist() for row, keep in zip(ids, mask, strict=True)]

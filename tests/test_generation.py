@@ -25,13 +25,19 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
+import easy_transformer.generation as gen_module
+from easy_transformer.attention import KVCache
 from easy_transformer.generation import (
     apply_repetition_penalty,
     beam_search,
+    generate_left_padded,
+    left_pad,
+    position_ids,
     sample_next_token,
     top_k_filter,
     top_p_filter,
 )
+from easy_transformer.gpt import GPT, GPTConfig
 
 # HF の warper は input_ids を使わないが、引数としては要る。
 _DUMMY_IDS = torch.zeros(1, 1, dtype=torch.long)
@@ -546,3 +552,105 @@ def test_beam_search_bad_arguments(kwargs: dict[str, object]) -> None:
     args.update(kwargs)
     with pytest.raises(ValueError, match="ください"):
         beam_search(**args)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------- 左パディングのバッチ
+
+
+def _varied_gpt(seed: int = 0) -> GPT:
+    """出力が偏りすぎない小さな GPT（初期値のままだと分布がほぼ一様）。"""
+    torch.manual_seed(seed)
+    config = GPTConfig(
+        vocab_size=40, block_size=48, n_layers=2, n_heads=2, d_model=32
+    )
+    model = GPT(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.3)
+    return model
+
+
+_PROMPTS = [[5, 6, 7, 8, 9, 10, 11], [3], [12, 13, 14], [1, 2]]
+
+
+def test_left_pad_puts_real_tokens_at_the_right_end() -> None:
+    ids, mask = left_pad([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]]
+    assert mask.tolist() == [[True, True, True], [False, False, True]]
+
+
+def test_position_ids_count_only_real_tokens() -> None:
+    _, mask = left_pad([[5, 6, 7], [8]], pad_id=0)
+    assert position_ids(mask).tolist() == [[0, 1, 2], [0, 0, 0]]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_left_padded_batch_matches_one_by_one(seed: int) -> None:
+    model = _varied_gpt(seed)
+    batch = generate_left_padded(model, _PROMPTS, 12, pad_id=0)
+    for prompt, row in zip(_PROMPTS, batch, strict=True):
+        alone = model.generate(torch.tensor([prompt]), 12)[0].tolist()
+        assert row == alone
+    # 生成した部分が単調でない（比べる意味のある）ことも確かめる
+    assert len({tuple(r[-12:]) for r in batch}) > 1
+
+
+def test_left_padded_logits_match_one_by_one() -> None:
+    model = _varied_gpt()
+    ids, mask = left_pad(_PROMPTS, pad_id=0)
+    caches = [KVCache() for _ in model.blocks]
+    with torch.no_grad():
+        batch = gen_module._forward_padded(
+            model, ids, position_ids(mask), mask, caches
+        )[:, -1]
+        for row, prompt in enumerate(_PROMPTS):
+            alone = model(torch.tensor([prompt]))[0, -1]
+            torch.testing.assert_close(batch[row], alone)
+
+
+def test_without_position_shift_a_padded_row_differs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """わざと壊した版: 位置をずらさないと、パディングした行が変わる。"""
+    model = _varied_gpt()
+    right = generate_left_padded(model, _PROMPTS, 12, pad_id=0)
+
+    def naive(mask: Tensor) -> Tensor:
+        return torch.arange(mask.size(1)).expand_as(mask)
+
+    monkeypatch.setattr(gen_module, "position_ids", naive)
+    broken = generate_left_padded(model, _PROMPTS, 12, pad_id=0)
+    assert broken[0] == right[0]  # 最長の行はパディングが無いので同じ
+    assert broken[1:] != right[1:]
+
+
+def test_without_padding_mask_the_logits_differ() -> None:
+    """わざと壊した版: パディングを隠さないと、短い行のロジットが変わる。"""
+    model = _varied_gpt()
+    ids, mask = left_pad(_PROMPTS, pad_id=0)
+    with torch.no_grad():
+        args = (model, ids, position_ids(mask))
+        good = gen_module._forward_padded(
+            *args, mask, [KVCache() for _ in model.blocks]
+        )[:, -1]
+        bad = gen_module._forward_padded(
+            *args,
+            torch.ones_like(mask),
+            [KVCache() for _ in model.blocks],
+        )[:, -1]
+    torch.testing.assert_close(good[0], bad[0])
+    assert not torch.allclose(good[1], bad[1], atol=1e-3)
+
+
+def test_left_padded_eos_fills_the_rest() -> None:
+    model = _varied_gpt()
+    free = generate_left_padded(model, _PROMPTS, 12, pad_id=0)
+    eos = free[0][len(_PROMPTS[0])]  # 最初の行が最初に出すトークン
+    rows = generate_left_padded(model, _PROMPTS, 12, pad_id=0, eos_id=eos)
+    first = rows[0][len(_PROMPTS[0]) :]
+    assert first[0] == eos and set(first) == {eos}
+
+
+def test_left_pad_rejects_empty_prompts() -> None:
+    with pytest.raises(ValueError, match="1 トークン以上"):
+        left_pad([[1], []], pad_id=0)
