@@ -12,7 +12,9 @@ import argparse
 import re
 import unicodedata
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
+
+Number = TypeVar("Number", int, float)
 
 # argparse の英語のエラーメッセージ（Python 3.11〜3.13）と、その訳
 _MESSAGES: list[tuple[str, Callable[[re.Match[str]], str]]] = [
@@ -184,38 +186,30 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} は使えません。1 以上の整数を指定してください"
-        )
-    return n
+def _bounded(
+    kind: type[Number], ok: Callable[[Number], bool], wanted: str
+) -> Callable[[str], Number]:
+    """文字列を kind に直し、ok を満たさなければ日本語のエラーにする型。
+
+    argparse の type= に渡す。読めない文字列も範囲外と同じ文言にする。
+    """
+
+    def convert(value: str) -> Number:
+        try:
+            x = kind(value)
+        except ValueError:
+            x = None
+        if x is None or not ok(x):
+            raise argparse.ArgumentTypeError(
+                f"{value!r} は使えません。{wanted}を指定してください"
+            )
+        return x
+
+    return convert
 
 
-def positive_float(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        x = -1.0
-    if not x > 0:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} は使えません。0 より大きい数を指定してください"
-        )
-    return x
-
-
-def probability(value: str) -> float:
-    try:
-        p = float(value)
-    except ValueError:
-        p = -1.0
-    if not 0 < p <= 1:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} は使えません。0 より大きく 1 以下の数を指定して"
-            "ください（例: 0.9）"
-        )
-    return p
+positive_int = _bounded(int, lambda n: n >= 1, "1 以上の整数")
+positive_float = _bounded(float, lambda x: x > 0, "0 より大きい数")
+probability = _bounded(
+    float, lambda p: 0 < p <= 1, "0 より大きく 1 以下の数（例: 0.9）"
+)

@@ -15,6 +15,8 @@ import re
 import sys
 from pathlib import Path
 
+from _rewrite import rewrite
+
 ROOT = Path(__file__).resolve().parent.parent
 GLOSSARY = ROOT / "book" / "appendix" / "glossary.md"
 sys.path.insert(0, str(ROOT / "tools" / "sphinxext"))
@@ -66,17 +68,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
-    text = GLOSSARY.read_text(encoding="utf-8")
-    new = render(*parse(text))
-    if new == text:
-        return 0
-    if args.check:
-        print(
-            f"{GLOSSARY.relative_to(ROOT)} を並べ替える必要があります: python tools/sort_glossary.py"
-        )
-        return 1
-    GLOSSARY.write_text(new, encoding="utf-8")
-    return 0
+    return rewrite(
+        GLOSSARY,
+        lambda text: render(*parse(text)),
+        check=args.check,
+        command="python tools/sort_glossary.py",
+    )
 
 
 if __name__ == "__main__":

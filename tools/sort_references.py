@@ -13,6 +13,8 @@ import re
 import sys
 from pathlib import Path
 
+from _rewrite import rewrite
+
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCES = ROOT / "book" / "appendix" / "references.md"
 LABEL = re.compile(r"^\(bib-(?P<key>[a-z0-9-]+)\)=$")
@@ -60,17 +62,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
-    text = REFERENCES.read_text(encoding="utf-8")
-    new = render(text)
-    if new == text:
-        return 0
-    if args.check:
-        print(
-            f"{REFERENCES.relative_to(ROOT)} を並べ替える必要があります: python tools/sort_references.py"
-        )
-        return 1
-    REFERENCES.write_text(new, encoding="utf-8")
-    return 0
+    return rewrite(
+        REFERENCES,
+        render,
+        check=args.check,
+        command="python tools/sort_references.py",
+    )
 
 
 if __name__ == "__main__":
