@@ -30,14 +30,17 @@ DIST := dist
 PKG_SRC := $(shell find easy_transformer -name '*.py' 2>/dev/null)
 FIG_SCRIPTS := $(filter-out figures_src/_%.py,$(wildcard figures_src/*.py))
 FIG_STAMPS := $(patsubst figures_src/%.py,$(FIGDIR)/.%.stamp,$(FIG_SCRIPTS))
+# 第5部の構造図を原稿の {mermaid} に移し終えたら、MMD_SRC・MMD_OUT・MMDC と下の 3 つの規則を消す
 MMD_SRC := $(wildcard figures_src/mermaid/*.mmd)
 MMD_OUT := $(foreach f,$(MMD_SRC),$(foreach ext,svg pdf png,$(FIGDIR)/$(basename $(notdir $(f))).$(ext)))
 STATIC_OUT := $(STATIC)/mathjax/tex-svg-full.js $(STATIC)/cover.png
 BENCH_MD := $(GEN)/benchmarks.md
-BOOK_SRC := $(shell find book listings -type f \( -name '*.md' -o -name '*.py' -o -name '*.sty' -o -name '*.css' -o -name '*.dic' \) -not -path 'book/_generated/*' 2>/dev/null) conf.py tools/sphinxext/bookext.py $(wildcard benchmarks/results/*.json)
+# Sphinx の拡張と、原稿の構造図（{mermaid}）を Sphinx が mmdc で描くときの設定
+SPHINX_EXT := $(wildcard tools/sphinxext/*.py) tools/mermaid-config.json tools/puppeteer-config.json
+BOOK_SRC := $(shell find book listings -type f \( -name '*.md' -o -name '*.py' -o -name '*.sty' -o -name '*.css' -o -name '*.dic' \) -not -path 'book/_generated/*' 2>/dev/null) conf.py $(SPHINX_EXT) $(wildcard benchmarks/results/*.json)
 
 # Sphinx は拡張や conf.py のコードの変更を検出しないので、変わったら doctree を捨てる
-SPHINX_CODE := conf.py tools/sphinxext/bookext.py $(wildcard benchmarks/results/*.json)
+SPHINX_CODE := conf.py $(SPHINX_EXT) $(wildcard benchmarks/results/*.json)
 fresh-doctrees = for f in $(SPHINX_CODE); do [ build/doctrees/$(1)/environment.pickle -nt $$f ] || rm -rf build/doctrees/$(1); done
 
 MMDC := node_modules/.bin/mmdc -q -p tools/puppeteer-config.json -c tools/mermaid-config.json -b white

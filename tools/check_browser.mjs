@@ -5,6 +5,9 @@
 //   すべて止めて数える（0 でなければ失敗）。
 // - 数式: すべての .math 要素が MathJax で描画され、TeX のエラーが無い。
 // - 画像（Mermaid の SVG、matplotlib の図）: すべて読み込まれる（naturalWidth > 0）。
+// - Mermaid の構造図: 原稿の ```{mermaid} と同じ数の図が <img class="mermaid"> として
+//   表示される（読み込まれ、幅と高さがある）。ブラウザで描く形（pre.mermaid や
+//   mermaid.js）は残っていない。EPUB でも同じ数の図が PNG で読み込まれる。
 // - リンク: ページ内・ページ間のリンク先のファイルとアンカーが実在する。
 // - 検索: 用語集などの語で検索し、件数の表示と要約が出ること、その語を含むページが
 //   すべて結果に出ること（再現率 100%）。
@@ -107,6 +110,58 @@ async function brokenImages(page) {
   });
 }
 
+// 原稿の ```{mermaid} の数（付録の解答のように {include} される部品と README は除く。
+// それらは単独の文書ではないので、図があれば取り込む側で数え直す必要がある）
+function mermaidBlocksInSources() {
+  const book = path.join(ROOT, "book");
+  let count = 0;
+  const walk = (dir) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      const rel = path.relative(book, full);
+      if (entry.isDirectory()) {
+        if (!["_generated", "_static", "_latex"].includes(entry.name)) walk(full);
+      } else if (entry.name.endsWith(".md") && entry.name !== "README.md" && !rel.startsWith("appendix/solutions/")) {
+        count += (fs.readFileSync(full, "utf8").match(/^(`{3,}|:{3,})\{mermaid\}/gm) || []).length;
+      }
+    }
+  };
+  walk(book);
+  return count;
+}
+
+async function mermaidDiagrams(page) {
+  return page.evaluate(() => ({
+    shown: [...document.querySelectorAll("img.mermaid")].filter(
+      (img) => img.complete && img.naturalWidth > 0 && img.getBoundingClientRect().width > 0
+        && img.getBoundingClientRect().height > 0,
+    ).length,
+    total: document.querySelectorAll("img.mermaid").length,
+    formats: [...document.querySelectorAll("img.mermaid")].map((img) => img.getAttribute("src").split(".").pop()),
+    clientSide: document.querySelectorAll("pre.mermaid, div.mermaid").length
+      + [...document.scripts].filter((s) => /mermaid/i.test(s.src || s.textContent)).length,
+  }));
+}
+
+function checkMermaid(where, found, expected, format) {
+  if (found.total !== expected) {
+    problems.push(`${where}: Mermaid の図 ${found.total} 個（原稿の {mermaid} は ${expected} 個）`);
+  }
+  if (found.shown !== found.total) {
+    problems.push(`${where}: 表示されない Mermaid の図 ${found.total - found.shown} 個`);
+  }
+  const wrong = found.formats.filter((f) => f !== format);
+  if (wrong.length) problems.push(`${where}: Mermaid の図が ${format} でない: ${wrong.join(", ")}`);
+  if (found.clientSide) problems.push(`${where}: ブラウザで Mermaid を描く要素やスクリプトが ${found.clientSide} 個ある`);
+}
+
+function addMermaid(sum, found) {
+  sum.shown += found.shown;
+  sum.total += found.total;
+  sum.formats.push(...found.formats);
+  sum.clientSide += found.clientSide;
+}
+
 async function links(page) {
   return page.evaluate(() =>
     [...document.querySelectorAll("a[href]")]
@@ -142,6 +197,7 @@ async function checkHtml(browser) {
   let maths = 0;
   let images = 0;
   let linkCount = 0;
+  const diagrams = { shown: 0, total: 0, formats: [], clientSide: 0 };
   for (const file of pages) {
     const rel = path.relative(HTML, file);
     await page.goto(pathToFileURL(file).href, { waitUntil: "load" });
@@ -155,6 +211,7 @@ async function checkHtml(browser) {
     const broken = await brokenImages(page);
     images += await page.evaluate(() => document.images.length);
     for (const src of broken) problems.push(`${rel}: 画像が読み込めない: ${src}`);
+    addMermaid(diagrams, await mermaidDiagrams(page));
     for (const href of await links(page)) {
       linkCount += 1;
       const problem = checkLink(rel, href);
@@ -162,8 +219,9 @@ async function checkHtml(browser) {
     }
   }
   await page.close();
+  checkMermaid("HTML", diagrams, mermaidBlocksInSources(), "svg");
   console.log(
-    `HTML（ブラウザ）: ${pages.length} ページ、数式 ${maths} 個を描画、画像 ${images} 個、リンク ${linkCount} 本`,
+    `HTML（ブラウザ）: ${pages.length} ページ、数式 ${maths} 個を描画、画像 ${images} 個（うち Mermaid の図 ${diagrams.shown} 個を表示）、リンク ${linkCount} 本`,
   );
 }
 
@@ -243,15 +301,18 @@ async function checkEpub(browser) {
   const pages = htmlFiles(dir);
   const page = await openPage(browser);
   let images = 0;
+  const diagrams = { shown: 0, total: 0, formats: [], clientSide: 0 };
   for (const file of pages) {
     await page.goto(pathToFileURL(file).href, { waitUntil: "load" });
     const broken = await brokenImages(page);
     images += await page.evaluate(() => document.images.length);
     for (const src of broken) problems.push(`EPUB ${path.relative(dir, file)}: 画像が読み込めない: ${src}`);
+    addMermaid(diagrams, await mermaidDiagrams(page));
   }
   await page.close();
   fs.rmSync(dir, { recursive: true, force: true });
-  console.log(`EPUB（ブラウザ）: ${pages.length} 文書、画像（図と数式）${images} 個`);
+  checkMermaid("EPUB", diagrams, mermaidBlocksInSources(), "png");
+  console.log(`EPUB（ブラウザ）: ${pages.length} 文書、画像（図と数式）${images} 個（うち Mermaid の図 ${diagrams.shown} 個）`);
 }
 
 const browser = await puppeteer.launch({

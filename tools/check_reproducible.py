@@ -3,7 +3,10 @@
 `make check-book` から呼ぶ。dist/ にある 1 回目のビルドの結果と、ここで
 build/repro/ に作り直した 2 回目の結果を比べる（doctree も新しく作る）。
 図は 2 回とも同じ book/_generated/figures/ を使う。図そのものの決定性は
-tools/check_figures.py が確かめる。PDF は比べない（理由は CONTRIBUTING.md）。
+tools/check_figures.py が確かめる。原稿の中の構造図（{mermaid}）は、ビルドのたびに
+Sphinx が mmdc で描く（出力先が空なので 2 回目も描き直す）ので、その SVG と PNG が
+同じバイト列になること（乱数の id が入らないこと）もここで確かめる。
+PDF は比べない（理由は CONTRIBUTING.md）。
 
 違うファイルがあれば一覧を表示して終了コード 1 で終わる。
 """
@@ -91,8 +94,16 @@ def main() -> int:
             print(f"  {p}")
         return 1
     count = sum(1 for p in (DIST / "html").rglob("*") if p.is_file())
+    diagrams = len(list((REPRO / "html" / "_images").glob("mermaid-*.svg")))
+    with zipfile.ZipFile(epub) as z:
+        diagrams_epub = sum(
+            1
+            for n in z.namelist()
+            if Path(n).name.startswith("mermaid-") and n.endswith(".png")
+        )
     print(
-        f"再現性: HTML の {count} ファイルと EPUB が、2 回のビルドで同じバイト列"
+        f"再現性: HTML の {count} ファイル（Mermaid の図 {diagrams} 個）と"
+        f" EPUB（Mermaid の図 {diagrams_epub} 個）が、2 回のビルドで同じバイト列"
     )
     return 0
 
