@@ -389,7 +389,21 @@ CHAR_TO_BYTE = {c: b for b, c in BYTE_TO_CHAR.items()}
 BYTE_TOKENS = sorted(CHAR_TO_BYTE)
 
 
-def _merge(seq: list[T], pair: tuple[T, T], new: T) -> list[T]:
+def count_pairs(
+    words: Iterable[Sequence[T]], weights: Iterable[int]
+) -> Counter[tuple[T, T]]:
+    """各単語の中で隣り合う組を数える。単語の重みは出現回数。
+
+    単語の境界をまたぐ組は数えない。BPE と WordPiece の学習が共に使う。
+    """
+    counts: Counter[tuple[T, T]] = Counter()
+    for word, weight in zip(words, weights, strict=True):
+        for pair in pairwise(word):
+            counts[pair] += weight
+    return counts
+
+
+def merge_pair(seq: list[T], pair: tuple[T, T], new: T) -> list[T]:
     """seq の中の pair を左から重ならないように new に置き換える。"""
     out = []
     i = 0
@@ -479,10 +493,7 @@ class ByteLevelBPETokenizer(Tokenizer):
         vocab_ids = dict(base_id)
         merges: list[Pair] = []
         while len(vocab) < vocab_size:
-            pair_counts: Counter[tuple[int, int]] = Counter()
-            for word, weight in zip(words, weights, strict=True):
-                for pair in pairwise(word):
-                    pair_counts[pair] += weight
+            pair_counts = count_pairs(words, weights)
             if not pair_counts:
                 break  # どの断片も 1 トークンになった
             best = min(pair_counts, key=lambda p: (-pair_counts[p], p))
@@ -495,7 +506,7 @@ class ByteLevelBPETokenizer(Tokenizer):
             # 左のトークンを含まない断片は変わらないので飛ばす（速さのため）
             new_id = vocab_ids[new_token]
             words = [
-                _merge(w, best, new_id) if best[0] in w else w
+                merge_pair(w, best, new_id) if best[0] in w else w
                 for w in words
             ]
             merges.append((left, right))
@@ -563,7 +574,7 @@ class ByteLevelBPETokenizer(Tokenizer):
             )
             if best not in self.merge_ranks:
                 break  # もう当てられる規則がない
-            parts = _merge(parts, best, best[0] + best[1])
+            parts = merge_pair(parts, best, best[0] + best[1])
         self._cache[chunk] = parts
         return parts
 

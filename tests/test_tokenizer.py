@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 from collections.abc import Callable
@@ -608,3 +609,79 @@ def test_broken_saved_files(tmp_path: Path) -> None:
         ValueError, match="同じトークン '!' が 2 回あります"
     ):
         ByteLevelBPETokenizer.load(path)
+
+
+# ---------------------------------------------------------------------
+# 第19章: 共通の部品（count_pairs、merge_pair）と、本文の BPE・WordPiece
+# ---------------------------------------------------------------------
+
+ch19_bpe = importlib.import_module("listings.ch19.01_bpe")
+ch19_wp = importlib.import_module("listings.ch19.02_wordpiece")
+
+# 英小文字の語と出現回数からなる小さなコーパス
+word_counts = st.dictionaries(
+    st.text(alphabet="abcde", min_size=1, max_size=8),
+    st.integers(min_value=1, max_value=5),
+    min_size=1,
+    max_size=8,
+)
+
+
+def right_to_left_merge(seq: list[str], pair: tuple[str, str]) -> list[str]:
+    """わざと壊した merge_pair: 右から置き換える（重なりの扱いが逆）。"""
+    rev = tokenizer_module.merge_pair(seq[::-1], pair[::-1], "".join(pair))
+    return rev[::-1]
+
+
+def test_merge_pair_does_not_overlap() -> None:
+    merge_pair = tokenizer_module.merge_pair
+    assert merge_pair(list("eee"), ("e", "e"), "ee") == ["ee", "e"]
+    assert merge_pair(list("eeee"), ("e", "e"), "ee") == ["ee", "ee"]
+    # 壊した版は、重なった 3 つのうち右の 2 つを置き換えてしまう
+    assert right_to_left_merge(list("eee"), ("e", "e")) == ["e", "ee"]
+
+
+def test_count_pairs_is_weighted_and_stays_inside_words() -> None:
+    counts = tokenizer_module.count_pairs([list("ab"), list("ba")], [3, 2])
+    # 単語の境界をまたぐ ("b", "b") は数えない
+    assert counts == {("a", "b"): 3, ("b", "a"): 2}
+
+
+@settings(max_examples=50, deadline=None)
+@given(words=word_counts, n=st.integers(min_value=1, max_value=10))
+def test_listing_bpe_matches_package(words: dict[str, int], n: int) -> None:
+    """本文の BPE（文字の上）とパッケージ（バイトの上）が同じ規則を学ぶ。
+
+    英小文字だけなら、文字の辞書順とバイトの ID の順が同じなので、
+    同点の規則も一致する。
+    """
+    merges = ch19_bpe.train_bpe(words, n)
+    text = "\n".join(w for w, c in words.items() for _ in range(c))
+    tok = ByteLevelBPETokenizer()
+    tok.train(text, 256 + n)
+    assert tok.merges == merges
+    for w in words:
+        assert tok.tokenize(w) == ch19_bpe.encode_bpe(w, merges)
+
+
+@settings(max_examples=50, deadline=None)
+@given(words=word_counts, n=st.integers(min_value=0, max_value=10))
+def test_wordpiece_splits_training_words_into_vocab(
+    words: dict[str, int], n: int
+) -> None:
+    """学習した語は [UNK] にならず、つなぐと元の語に戻る。"""
+    vocab = ch19_wp.train_wordpiece(words, n)
+    assert len(vocab) == len(set(vocab))
+    for w in words:
+        pieces = ch19_wp.encode_wordpiece(w, set(vocab))
+        assert pieces != [ch19_wp.UNK]
+        assert all(p in vocab for p in pieces)
+        assert "".join(p.removeprefix("##") for p in pieces) == w
+        assert all(p.startswith("##") for p in pieces[1:])
+
+
+def test_wordpiece_prefers_pairs_that_always_occur_together() -> None:
+    """BPE は最も多い組を、WordPiece は結びつきの強い組を先に選ぶ。"""
+    words = {"ab": 10, "ac": 10, "xy": 1}
+    assert ch19_bpe.train_bpe(words, 1) == [("a", "b")]
+    assert ch19_wp.train_wordpiece(words, 1)[-1] == "xy"
