@@ -27,6 +27,7 @@ def main() -> None:
     with torch.no_grad():
         logits = model(torch.tensor([codec.encode(PROMPT)]))[0, -1]
     order = logits.argsort(descending=True)[:SHOW]
+    # 空白や改行も見えるように repr で書く
     labels = [repr(codec.decode([int(i)]))[1:-1] for i in order]
     settings = [
         ("温度 0.5", logits / 0.5),
@@ -48,11 +49,11 @@ def main() -> None:
             f"{title}　エントロピー {entropy:.2f} ビット、候補 {kept} 個",
             fontsize=9,
         )
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, 0.5)
         ax.grid(axis="y", alpha=0.3)
         ax.set_ylabel("確率", fontsize=8)
     axes[-1].set_xticks(range(SHOW), labels)
-    axes[-1].set_xlabel("次の文字（温度 1.0 で確率の高い順。' ' は空白）")
+    axes[-1].set_xlabel("次の文字（温度 1.0 で確率の高い順）")
     fig.tight_layout()
     FigureWriter(__file__).save(fig)
 

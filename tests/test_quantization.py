@@ -440,3 +440,32 @@ def test_output_error() -> None:
     )
     with pytest.raises(ValueError):
         output_error(ref, ref.T)
+
+
+def test_quantized_gpt_generates_the_same_with_and_without_cache() -> None:
+    """int8 にした GPT でも、KV キャッシュの有無で貪欲法の出力が同じ。
+
+    第20章は量子化したモデルで generate を呼ぶ。置き換えた線形層が
+    キャッシュの経路（1 トークンずつの入力）でも同じ計算をすることを
+    確かめる。
+    """
+    from easy_transformer.gpt import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    model = GPT(
+        GPTConfig(
+            vocab_size=30, block_size=32, n_layers=2, n_heads=2, d_model=16
+        )
+    ).eval()
+    quantized = quantize_linear_layers(model)
+    assert isinstance(quantized, GPT)
+    prompt = torch.tensor([[1, 2, 3, 4]])
+    with_cache = quantized.generate(prompt, 12, use_cache=True)
+    without = quantized.generate(prompt, 12, use_cache=False)
+    assert torch.equal(with_cache, without)
+    n_int8 = sum(
+        isinstance(m, QuantizedLinear) for m in quantized.modules()
+    )
+    assert n_int8 > 0
+    # 出力層は埋め込みと重みを共有するので float のまま
+    assert not isinstance(quantized.lm_head, QuantizedLinear)
