@@ -1,9 +1,9 @@
 """ファインチューニング: 事前学習した GPT を分類に適応させる（第18章）。
 
 上から、GPT に分類の頭を付けるクラス、層ごとの学習率のパラメータ
-グループ、分類の課題（ミニ言語のプログラムが未定義の変数を使うか）の
-データ、短い学習ループと正解率、の順に並ぶ。GPT そのもの（gpt.py）は
-変えず、外から包む。
+グループ、分類の課題（ミニ言語のプログラムが未定義の変数を使うか、
+パーサが受理しないか）のデータ、短い学習ループと正解率、の順に並ぶ。
+GPT そのもの（gpt.py）は変えず、外から包む。
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def layerwise_param_groups(
 
 
 # ----------------------------------------------------------------------
-# 分類の課題: 未定義の変数を使うか
+# 分類の課題: 未定義の変数を使うか、パーサが受理しないか
 # ----------------------------------------------------------------------
 
 
@@ -136,7 +136,7 @@ def replace_one_reference(
 
 @dataclass
 class Example:
-    """分類の例: プログラムと正解（未定義の変数を使うなら 1）。"""
+    """分類の例: プログラムと正解（0 か 1）。"""
 
     src: str
     label: int
@@ -171,15 +171,52 @@ def make_undefined_variable_examples(
     raise ValueError(f"プログラムが足りず、{n} 個の例を作れません。")
 
 
+def delete_one_char(src: str, rng: random.Random) -> str:
+    """src から、空白でない文字を 1 つ選んで消す。"""
+    positions = [i for i, ch in enumerate(src) if ch != " "]
+    i = rng.choice(positions)
+    return src[:i] + src[i + 1 :]
+
+
+def make_syntax_examples(
+    programs: Sequence[str], n: int, seed: int
+) -> list[Example]:
+    """programs から「パーサが受理しないか」の正解が半々の n 個の例を作る。
+
+    半分の確率でそのまま、残りの確率で文字を 1 つ消して使う。正解は
+    パーサ（tasks.accepts と同じく parse が例外を出すか）で機械的に
+    決め、受理しないなら 1。消しても受理されるもの（``12`` を ``1``
+    にしたなど）は 0 になる。足りなければ ValueError。
+    """
+    rng = random.Random(seed)
+    per_class: dict[int, list[Example]] = {0: [], 1: []}
+    for src in programs:
+        new = src if rng.random() < 0.5 else delete_one_char(src, rng)
+        try:
+            parse(new)
+            label = 0
+        except MiniLangError:
+            label = 1
+        if len(per_class[label]) < n // 2:
+            per_class[label].append(Example(new, label))
+        if sum(len(v) for v in per_class.values()) == n // 2 * 2:
+            examples = per_class[0] + per_class[1]
+            rng.shuffle(examples)
+            return examples
+    raise ValueError(f"プログラムが足りず、{n} 個の例を作れません。")
+
+
 def encode_examples(
     examples: Sequence[Example], vocab: CharTokenizer
 ) -> tuple[Tensor, Tensor, Tensor]:
     """例を (ids (n, 最大長), 長さ (n,), 正解 (n,)) のテンソルにする。
 
-    各プログラムの後ろに改行を付ける（事前学習のコーパスでも、
-    プログラムは改行で終わる）。右側を 0 で埋める。
+    プログラムの後ろに改行は付けない。事前学習のコーパスでは改行の
+    次に無関係な次のプログラムが来るので、改行の位置の隠れ状態は
+    いまのプログラムのことを表すように学習されていないからである。
+    右側を 0 で埋める。
     """
-    rows = [vocab.encode(e.src + "\n") for e in examples]
+    rows = [vocab.encode(e.src) for e in examples]
     ids = torch.zeros(len(rows), max(map(len, rows)), dtype=torch.long)
     for i, row in enumerate(rows):
         ids[i, : len(row)] = torch.tensor(row)

@@ -9,7 +9,7 @@
 - わざと壊した版（B を乱数で初期化、scale の付け忘れ）はこれらの
   検査で落ちる。
 - 層ごとの学習率のグループが、学習するパラメータを 1 度ずつ覆う。
-- 分類の正解が評価器で決まり、正解が半々になる。
+- 分類の正解が評価器・パーサで決まり、正解が半々になる。
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from easy_transformer.finetune import (
     GPTClassifier,
     encode_examples,
     layerwise_param_groups,
+    make_syntax_examples,
     make_undefined_variable_examples,
     replace_one_reference,
     uses_undefined_variable,
@@ -36,6 +37,7 @@ from easy_transformer.lora import (
     merge_lora,
 )
 from easy_transformer.tasks import (
+    accepts,
     make_program_splits,
     make_vocab,
     to_corpus,
@@ -190,7 +192,17 @@ def test_examples_are_balanced_and_encoded() -> None:
     vocab = make_vocab([to_corpus(progs)])
     x, lengths, labels = encode_examples(examples, vocab)
     assert x.shape == (40, int(lengths.max()))
-    assert (
-        vocab.decode(x[0, : lengths[0]].tolist()) == examples[0].src + "\n"
-    )
+    assert vocab.decode(x[0, : lengths[0]].tolist()) == examples[0].src
     assert labels.tolist() == [e.label for e in examples]
+
+
+def test_syntax_examples_are_balanced_and_labelled_by_the_parser() -> None:
+    progs = make_program_splits(seed=0, n_train=200, n_valid=0).train
+    examples = make_syntax_examples(progs, 40, seed=0)
+    assert sum(e.label for e in examples) == 20
+    for e in examples:
+        assert accepts(e.src) is (e.label == 0)
+        # 元のプログラムか、空白以外を 1 文字消したもの
+        assert e.src in progs or any(
+            len(e.src) == len(p) - 1 for p in progs
+        )
