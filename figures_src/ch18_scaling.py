@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 import numpy as np
 from _figlib import ROOT, FigureWriter, seed_everything
 
@@ -51,6 +52,10 @@ def main() -> None:
     )
     ax_n.set_xscale("log")
     ax_n.set_yscale("log")
+    # 損失の範囲は狭いので、10 の累乗ではなくふつうの数で目盛りを書く
+    ax_n.yaxis.set_major_formatter(ScalarFormatter())
+    ax_n.yaxis.set_minor_formatter(NullFormatter())
+    ax_n.set_yticks([2.1, 2.2, 2.3, 2.4, 2.5, 2.6, 2.7])
     ax_n.set_xlabel("埋め込みを除くパラメータ数 N")
     ax_n.set_ylabel("最後の検証の損失")
     ax_n.legend(fontsize=8)
