@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import NullFormatter, ScalarFormatter
 import numpy as np
 from _figlib import ROOT, FigureWriter, seed_everything
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 RESULTS = ROOT / "benchmarks" / "results" / "ch18_scaling.json"
 
