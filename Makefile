@@ -30,9 +30,6 @@ DIST := dist
 PKG_SRC := $(shell find easy_transformer -name '*.py' 2>/dev/null)
 FIG_SCRIPTS := $(filter-out figures_src/_%.py,$(wildcard figures_src/*.py))
 FIG_STAMPS := $(patsubst figures_src/%.py,$(FIGDIR)/.%.stamp,$(FIG_SCRIPTS))
-# 第5部の構造図を原稿の {mermaid} に移し終えたら、MMD_SRC・MMD_OUT・MMDC と下の 3 つの規則を消す
-MMD_SRC := $(wildcard figures_src/mermaid/*.mmd)
-MMD_OUT := $(foreach f,$(MMD_SRC),$(foreach ext,svg pdf png,$(FIGDIR)/$(basename $(notdir $(f))).$(ext)))
 STATIC_OUT := $(STATIC)/mathjax/tex-svg-full.js $(STATIC)/cover.png
 BENCH_MD := $(GEN)/benchmarks.md
 # Sphinx の拡張と、原稿の構造図（{mermaid}）を Sphinx が mmdc で描くときの設定
@@ -43,7 +40,6 @@ BOOK_SRC := $(shell find book listings -type f \( -name '*.md' -o -name '*.py' -
 SPHINX_CODE := conf.py $(SPHINX_EXT) $(wildcard benchmarks/results/*.json)
 fresh-doctrees = for f in $(SPHINX_CODE); do [ build/doctrees/$(1)/environment.pickle -nt $$f ] || rm -rf build/doctrees/$(1); done
 
-MMDC := node_modules/.bin/mmdc -q -p tools/puppeteer-config.json -c tools/mermaid-config.json -b white
 
 .PHONY: help book html pdf epub figures test test-gpu lint clean distclean live setup deps-python deps-node deps-system check-book notebooks
 
@@ -86,23 +82,13 @@ $(NPM_STAMP): package.json package-lock.json | $(NODEDEPS_STAMP)
 
 # ---- 図 ---------------------------------------------------------------------
 
-figures: $(FIG_STAMPS) $(MMD_OUT) $(STATIC_OUT) $(BENCH_MD) ## 図をすべて生成する（変更があったものだけ）
+figures: $(FIG_STAMPS) $(STATIC_OUT) $(BENCH_MD) ## 図をすべて生成する（変更があったものだけ）
 
 # 図は計測の記録（JSON）を読むものがあるので、記録が変わっても描き直す
 $(FIGDIR)/.%.stamp: figures_src/%.py figures_src/_figlib.py $(PKG_SRC) $(wildcard benchmarks/results/*.json) | $(VENV_STAMP)
 	@mkdir -p $(FIGDIR)
 	cd figures_src && ../$(PY) $*.py
 	@touch $@
-
-$(FIGDIR)/%.svg: figures_src/mermaid/%.mmd tools/mermaid-config.json | $(NPM_STAMP)
-	@mkdir -p $(FIGDIR)
-	$(MMDC) -i $< -o $@
-$(FIGDIR)/%.pdf: figures_src/mermaid/%.mmd tools/mermaid-config.json | $(NPM_STAMP)
-	@mkdir -p $(FIGDIR)
-	$(MMDC) -i $< -o $@ --pdfFit
-$(FIGDIR)/%.png: figures_src/mermaid/%.mmd tools/mermaid-config.json | $(NPM_STAMP)
-	@mkdir -p $(FIGDIR)
-	$(MMDC) -i $< -o $@ -s 2
 
 # 付録「ベンチマークの結果」の表は、計測の記録（JSON）から作る
 $(BENCH_MD): tools/bench_report.py $(wildcard benchmarks/results/*.json) | $(VENV_STAMP)

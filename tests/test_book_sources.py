@@ -144,14 +144,22 @@ def test_skips_have_reasons(path: Path) -> None:
 
 
 def figure_sources() -> set[str]:
-    # figures_src/mermaid/*.mmd は、構造図を原稿の {mermaid} に移す途中の第5部のために残す
-    stems = {
+    """図を描くスクリプトの名前（構造図は原稿の {mermaid} に書くので含まない）。"""
+    return {
         p.stem
         for p in FIGURES_SRC.glob("*.py")
         if not p.name.startswith("_")
     }
-    stems |= {p.stem for p in (FIGURES_SRC / "mermaid").glob("*.mmd")}
-    return stems
+
+
+def test_no_mermaid_files_outside_the_manuscript() -> None:
+    """構造図のソースは原稿の {mermaid} にだけ置く（別ファイルの .mmd を作らない）。"""
+    stray = sorted(
+        str(p.relative_to(ROOT))
+        for p in ROOT.glob("**/*.mmd")
+        if not {"node_modules", ".venv", "build", "dist"} & set(p.parts)
+    )
+    assert not stray, f"原稿の {{mermaid}} に移す: {stray}"
 
 
 @pytest.mark.parametrize(
