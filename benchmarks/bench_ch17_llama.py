@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -131,16 +132,10 @@ def kv_cache_elements(n_kv_heads: int, seq: int = 128) -> int:
     return total
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    set_threads(args.threads)
-
-    gpt2 = train(None, args.seed)
-    llama = train({"d_ff": SWIGLU_WIDTH, "n_kv_heads": 2}, args.seed)
-    kv = {str(h): kv_cache_elements(h) for h in (4, 2, 1)}
+def make_book(
+    gpt2: dict[str, Any], llama: dict[str, Any], kv: dict[str, int]
+) -> dict[str, str]:
+    """本文に載せる値（"book"）を、記録した結果から作る。"""
 
     def pct(x: float) -> str:
         return f"{100 * x:.1f}%"
@@ -148,7 +143,8 @@ def main() -> None:
     n = gpt2["n_generated_programs"]
     k = gpt2["kinds"]
     accepted = n - k.get("lex_error", 0) - k.get("parse_error", 0)
-    book = {
+    lk = llama["kinds"]
+    return {
         "n_programs": f"{n}",
         "accept": pct(gpt2["acceptance_rate"]),
         "n_accept": f"{accepted}",
@@ -161,13 +157,45 @@ def main() -> None:
         "gpt2_params": f"{gpt2['n_params']:,}",
         "gpt2_loss": f"{gpt2['val_loss']:.3f}",
         "gpt2_accept": pct(gpt2["acceptance_rate"]),
+        "gpt2_run_rate": pct(gpt2["run_rate"]),
+        "gpt2_undefined": pct(k.get("undefined", 0) / n),
         "llama_params": f"{llama['n_params']:,}",
         "llama_loss": f"{llama['val_loss']:.3f}",
         "llama_accept": pct(llama["acceptance_rate"]),
+        "llama_run_rate": pct(llama["run_rate"]),
+        "llama_undefined": pct(
+            lk.get("undefined", 0) / llama["n_generated_programs"]
+        ),
         "kv_mha": f"{kv['4']:,}",
         "kv_gqa": f"{kv['2']:,}",
         "kv_mqa": f"{kv['1']:,}",
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--book-only",
+        action="store_true",
+        help='学習せず、記録した結果から "book" だけを作り直す',
+    )
+    args = parser.parse_args()
+    if args.book_only:
+        record = json.loads(RESULTS.read_text(encoding="utf-8"))
+        record["book"] = make_book(
+            record["gpt2"], record["llama"], record["kv_cache_elements"]
+        )
+        write_json(RESULTS, record)
+        print(record["book"])
+        return
+    set_threads(args.threads)
+
+    gpt2 = train(None, args.seed)
+    llama = train({"d_ff": SWIGLU_WIDTH, "n_kv_heads": 2}, args.seed)
+    kv = {str(h): kv_cache_elements(h) for h in (4, 2, 1)}
+    book = make_book(gpt2, llama, kv)
     record = {
         "description": "第17章: ミニ言語の GPT の生成物の内訳と、GPT-2 形式・"
         "Llama 形式の比較、GQA の KV キャッシュの要素数",
