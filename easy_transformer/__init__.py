@@ -12,11 +12,12 @@
 
 第2部 注意機構の直感
 
-- ``tokenizer``: テキストと ID を行き来する（第5章。BPE は第5部）
+- ``tokenizer``: テキストと ID を行き来する（第5章。BPE と WordPiece は第19章）
 - ``embedding``: トークンの埋め込みと位置エンコーディング（第5・7章）
-- ``attention``: 注意の計算と多頭注意（第6・9章）。KV キャッシュは第5部
+- ``attention``: 注意の計算と多頭注意（第6・9章）。GQA は第17章、
+  KV キャッシュは第20章
 - ``layers``: 層正規化・残差接続（第8章）、FFN（第10章）、エンコーダと
-  デコーダの 1 層（第11・12章）
+  デコーダの 1 層（第11・12章）。RMSNorm と SwiGLU は第17章
 
 第3部 Transformer の構造
 
@@ -32,10 +33,16 @@
 
 第5部 LLM への拡張
 
-- ``gpt``: デコーダだけの GPT と GPT-2 の重みの読み込み
-- ``generation``: 生成の戦略（温度・top-k・top-p・ビームサーチ）
-- ``lm_experiment``: GPT の学習とテキストの生成
-- ``quantization``: 重みの量子化
+- ``gpt``: デコーダだけの GPT と GPT-2 の重みの読み込み（第17章）。
+  設定で RMSNorm・SwiGLU・RoPE・GQA に切り替えられる
+- ``llama``: Llama 形式の設定と、Hugging Face の Llama の重みの読み込み
+  （第17章）
+- ``lm_experiment``: GPT の学習とテキストの生成（第17章）
+- ``finetune``: 分類の頭、層ごとの学習率、転移学習の課題（第18章）
+- ``lora``: 低ランクの差分だけを学習する LoRA（第18章）
+- ``generation``: 生成の戦略（温度・top-k・top-p・繰り返しペナルティ・
+  ビームサーチ・左パディングのバッチ生成。第20章）
+- ``quantization``: 重みの int8 量子化（第20章）
 
 道具
 
