@@ -12,7 +12,8 @@
 
 第2部 注意機構の直感
 
-- ``tokenizer``: テキストと ID を行き来する（第5章。BPE と WordPiece は第19章）
+- ``tokenizer``: テキストと ID を行き来する（第5章。BPE と WordPiece は
+  第19章）
 - ``embedding``: トークンの埋め込みと位置エンコーディング（第5・7章）
 - ``attention``: 注意の計算と多頭注意（第6・9章）。GQA は第17章、
   KV キャッシュは第20章

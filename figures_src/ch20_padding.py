@@ -10,6 +10,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 from _figlib import FigureWriter
+from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 
 from easy_transformer.generation import left_pad, position_ids
@@ -18,7 +19,7 @@ LENGTHS = [6, 2, 4]
 WIDTH = max(LENGTHS)
 
 
-def draw(ax: plt.Axes, title: str, left: bool) -> None:
+def draw(ax: Axes, title: str, left: bool) -> None:
     prompts = [list(range(1, n + 1)) for n in LENGTHS]
     if left:
         _, mask = left_pad(prompts, pad_id=0)
