@@ -311,4 +311,6 @@ latex_additional_files += [
 
 # 前付け・付録として扱う文書（bookext が LaTeX の \frontmatter・\appendix を入れる）
 book_frontmatter = ["frontmatter/preface", "frontmatter/setup"]
+# 本編の後ろの、部にも章番号にも入れない章（終章）
+book_epilogue = ["epilogue"]
 book_backmatter_prefix = "appendix/"

@@ -1,8 +1,8 @@
 """本書のための小さな Sphinx 拡張。
 
-- LaTeX: 前付け（はじめに・環境構築）を番号なしの章に、付録を \\appendix 以下の章にする。
+- LaTeX: 前付け（はじめに・環境構築）と終章を番号なしの章に、付録を \\appendix 以下の章にする。
   本の構造は「部（\\part）→ 章 → 節」なので、ルートの toctree に並ぶ文書の見出しは
-  既定ではすべて \\part になる。前付けと付録だけ 1 段深くして \\chapter にする。
+  既定ではすべて \\part になる。前付け・終章・付録だけ 1 段深くして \\chapter にする。
 - EPUB: `{figure}` の `.*` の画像は PNG を優先する（読書アプリで確実に表示されるため。構造図の `{mermaid}` は bookmermaid が PNG で描く）。
 - 全形式: 原稿は 1 文 1 行で書くので、和文の行末の改行を取り除く。
   HTML は改行を空白として表示するため、取り除かないと「。」の後に余計な空白が入る。
@@ -74,6 +74,8 @@ class BookLaTeXTranslator(LaTeXTranslator):
         cfg = self.config
         if docname in cfg.book_frontmatter:
             return "front"
+        if docname in cfg.book_epilogue:
+            return "epilogue"
         if docname.startswith(cfg.book_backmatter_prefix):
             return "back"
         return "main"
@@ -84,12 +86,13 @@ class BookLaTeXTranslator(LaTeXTranslator):
             command = {
                 "front": r"\etfrontmatter",
                 "main": r"\etmainmatter",
+                "epilogue": r"\etepilogue",
                 "back": r"\etappendix",
             }[matter]
             self.body.append("\n" + command + "\n")
             self._matter = matter
         super().visit_start_of_file(node)
-        shift = matter in ("front", "back")
+        shift = matter in ("front", "epilogue", "back")
         self._shifted.append(shift)
         if shift:
             self.sectionlevel += 1
@@ -194,6 +197,9 @@ def _sort_genindex(
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value(
         "book_frontmatter", [], "env", types=frozenset({list})
+    )
+    app.add_config_value(
+        "book_epilogue", [], "env", types=frozenset({list})
     )
     app.add_config_value(
         "book_backmatter_prefix", "appendix/", "env", types=frozenset({str})
