@@ -253,7 +253,7 @@ def _minilang(d: Json) -> Rows:
             f"温度 {s['temperature']}、{s['n_samples']} 本、完成したプログラム {d['n_generated_programs']} 行",
         ),
         (
-            "パーサが受理した割合",
+            "構文解析器が受理した割合",
             f"{d['acceptance_rate'] * 100:.1f}%（目標 {d['target'] * 100:.0f}% 以上）",
         ),
         ("学習データに無かったもの", f"{d['novel_rate'] * 100:.1f}%"),
@@ -510,7 +510,7 @@ def readme_rows(results: Path = RESULTS) -> list[tuple[str, str]]:
             (
                 "ミニ言語のプログラム生成",
                 f"生成したプログラムの {mini['acceptance_rate'] * 100:.1f}% が"
-                "パーサに受理され、"
+                "構文解析器に受理され、"
                 f"{mini['run_rate'] * 100:.1f}% が最後まで評価できる"
                 "（未定義の変数や 0 除算で止まるものを除く）",
             )
