@@ -114,6 +114,29 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(text + "\n", encoding="utf-8")
 
 
+def add_rebook_argument(parser: argparse.ArgumentParser) -> None:
+    """`--rebook`（学習せず、記録から "book" だけを作り直す）を足す。"""
+    parser.add_argument(
+        "--rebook",
+        action="store_true",
+        help='学習せず、保存した記録から "book" だけを作り直す',
+    )
+
+
+def rebook(
+    path: Path, make_book: Callable[[dict[str, Any]], dict[str, str]]
+) -> None:
+    """保存した記録を読み、"book"（本文に入れる文字列）だけを作り直す。
+
+    本文に載せる書き方（桁数や単位）を変えたときに、何分もかかる学習を
+    やり直さずに済ませるためのもの。計測した値そのものは変えない。
+    """
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record["book"] = make_book(record)
+    write_json(path, record)
+    print(record["book"])
+
+
 # ---------------------------------------------------------------------
 # 交互に測る
 # ---------------------------------------------------------------------

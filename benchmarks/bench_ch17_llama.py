@@ -18,13 +18,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import torch
-from _common import environment, set_threads, write_json
+from _common import (
+    add_rebook_argument,
+    environment,
+    rebook,
+    set_threads,
+    write_json,
+)
 
 from easy_transformer import lm_experiment
 from easy_transformer.attention import KVCache
@@ -176,19 +181,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--book-only",
-        action="store_true",
-        help='学習せず、記録した結果から "book" だけを作り直す',
-    )
+    add_rebook_argument(parser)
     args = parser.parse_args()
-    if args.book_only:
-        record = json.loads(RESULTS.read_text(encoding="utf-8"))
-        record["book"] = make_book(
-            record["gpt2"], record["llama"], record["kv_cache_elements"]
+    if args.rebook:
+        rebook(
+            RESULTS,
+            lambda r: make_book(
+                r["gpt2"], r["llama"], r["kv_cache_elements"]
+            ),
         )
-        write_json(RESULTS, record)
-        print(record["book"])
         return
     set_threads(args.threads)
 

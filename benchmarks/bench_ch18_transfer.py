@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import environment, write_json
+from _common import add_rebook_argument, environment, rebook, write_json
 
 from easy_transformer._experiment import make_train_config
 from easy_transformer.finetune import (
@@ -221,19 +220,13 @@ def make_book(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument(
-        "--rebook",
-        action="store_true",
-        help="学習せず、保存した記録から book だけを作り直す",
-    )
+    add_rebook_argument(parser)
     args = parser.parse_args()
     if args.rebook:
-        saved = json.loads(RESULTS.read_text(encoding="utf-8"))
-        saved["book"] = make_book(
-            saved["pretrain"], saved["curve"], saved["compare"]
+        rebook(
+            RESULTS,
+            lambda r: make_book(r["pretrain"], r["curve"], r["compare"]),
         )
-        write_json(RESULTS, saved)
-        print(saved["book"])
         return
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()

@@ -27,6 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import bench_bpe
 import torch
 from _common import environment, write_json
 
@@ -80,27 +81,15 @@ def summarize(costs: list[Any]) -> dict[str, Any]:
 
 
 def hf_train(text: str, vocab_size: int) -> ByteLevelBPETokenizer:
-    """tokenizers の BpeTrainer で学習し、自前のトークナイザに移す。"""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
-    hf = Tokenizer(models.BPE())
-    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    hf.train_from_iterator([text], trainer)
+    """tokenizers の BpeTrainer で学習し（bench_bpe と同じ設定）、自前の
+    トークナイザに移す。"""
+    hf = bench_bpe.hf_train(text, vocab_size)
     model = json.loads(hf.to_str())["model"]
-    vocab = sorted(model["vocab"], key=model["vocab"].__getitem__)
-    merges = [
-        m if isinstance(m, str) else " ".join(m) for m in model["merges"]
-    ]
     state = {
         "type": "ByteLevelBPETokenizer",
-        "vocab": vocab,
+        "vocab": sorted(model["vocab"], key=model["vocab"].__getitem__),
         "special_tokens": [],
-        "merges": merges,
+        "merges": [" ".join(m) for m in bench_bpe.merges_of(hf)],
     }
     return ByteLevelBPETokenizer.from_json(json.dumps(state))
 
