@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "apply_repetition_penalty",
     "beam_search",
+    "fill_after_eos",
     "generate_left_padded",
     "left_pad",
     "position_ids",
@@ -179,6 +180,20 @@ def top_p_filter(logits: Tensor, p: float) -> Tensor:
     n_keep = (mass_before < p).sum(dim=-1, keepdim=True).clamp(min=1)
     threshold = sorted_logits.gather(-1, n_keep - 1)
     return logits.masked_fill(logits < threshold, -math.inf)
+
+
+def fill_after_eos(
+    next_id: Tensor, done: Tensor, eos_id: int | None
+) -> Tensor:
+    """eos_id を出し終えた行の次のトークンを eos_id にし、done を更新する。
+
+    done は行ごとの「もう eos_id を出したか」(batch,) の bool で、この
+    関数がその場で書き換える。eos_id が None なら何もしない。
+    """
+    if eos_id is not None:
+        next_id = next_id.masked_fill(done, eos_id)
+        done |= next_id == eos_id
+    return next_id
 
 
 def sample_next_token(
@@ -512,9 +527,7 @@ def generate_left_padded(
             do_sample=do_sample,
             generator=generator,
         )
-        if eos_id is not None:
-            next_id = next_id.masked_fill(done, eos_id)
-            done |= next_id == eos_id
+        next_id = fill_after_eos(next_id, done, eos_id)
         new_ids = next_id[:, None]
         new_pos = positions[:, -1:] + 1
         ids = torch.cat([ids, new_ids], dim=1)

@@ -31,6 +31,7 @@ from easy_transformer.embedding import (
 from easy_transformer.generation import (
     apply_repetition_penalty,
     beam_search,
+    fill_after_eos,
     sample_next_token,
 )
 from easy_transformer.layers import DecoderLayer, make_norm
@@ -227,9 +228,7 @@ class GPT(nn.Module):
                 do_sample=do_sample,
                 generator=generator,
             )
-            if eos_id is not None:
-                next_id = next_id.masked_fill(done, eos_id)
-                done |= next_id == eos_id
+            next_id = fill_after_eos(next_id, done, eos_id)
             new_ids = next_id[:, None]
             ids = torch.cat([ids, new_ids], dim=1)
             if done.all():
