@@ -20,11 +20,14 @@ AdamW）にかかる時間を測る。
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
 import torch
 from _common import (
     RESULTS,
+    Timings,
     add_threads_argument,
     alternate,
     check_close,
@@ -36,6 +39,7 @@ from _common import (
     training_step,
     write_json,
 )
+from torch import Tensor, nn
 
 from easy_transformer.gpt import GPT, GPTConfig
 
@@ -43,15 +47,19 @@ OUT = RESULTS / "attention.json"
 NAMES = ("easy_transformer.GPT", "nn.TransformerEncoder")
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8)
     add_threads_argument(parser)
-    args = parser.parse_args()
-    set_threads(args.threads)
+    return parser.parse_args(argv)
 
+
+def make_models(
+    n_steps: int, batch: int
+) -> tuple[GPTConfig, GPT, nn.Module, list[tuple[Tensor, Tensor]]]:
+    """GPT と、重みを写した相手、学習に使うバッチの列を作る。"""
     config = GPTConfig(
         vocab_size=512,
         block_size=128,
@@ -67,9 +75,16 @@ def main() -> None:
     data = torch.randint(
         0,
         config.vocab_size,
-        (args.steps, args.batch, config.block_size + 1),
+        (n_steps, batch, config.block_size + 1),
     )
     batches = [(b[:, :-1], b[:, 1:]) for b in data]
+    return config, ours, ref, batches
+
+
+def check_and_make_steps(
+    ours: GPT, ref: nn.Module, batches: list[tuple[Tensor, Tensor]]
+) -> tuple[list[dict[str, Any]], dict[str, Callable[[], float]]]:
+    """同じ計算であることを確かめ、(一致の記録, 測る学習ステップ) を返す。"""
     x = batches[0][0]
     checks = [
         check_close("ロジット（学習前）", ref.eval()(x), ours.eval()(x))
@@ -82,15 +97,23 @@ def main() -> None:
     losses = {name: step() for name, step in steps.items()}
     checks.append(
         check_close(
-            f"{args.steps} ステップ学習した後の損失",
+            f"{len(batches)} ステップ学習した後の損失",
             torch.tensor(losses[NAMES[1]]),
             torch.tensor(losses[NAMES[0]]),
             rtol=1e-4,
             atol=1e-4,
         )
     )
+    return checks, steps
 
-    timings = alternate(steps, args.rounds)
+
+def build_result(
+    config: GPTConfig,
+    args: argparse.Namespace,
+    checks: list[dict[str, Any]],
+    timings: Timings,
+) -> dict[str, Any]:
+    """計測した時間から、書き出す JSON を組み立てる。"""
     ratio = {
         kind: timings.ratio(NAMES[1], NAMES[0], kind)
         for kind in ["cpu", "wall"]
@@ -102,7 +125,7 @@ def main() -> None:
         }
         for name in NAMES
     }
-    result = {
+    return {
         "description": (
             "学習 1 ステップの速さの比"
             "（nn.TransformerEncoder の時間 / easy_transformer.GPT の時間）"
@@ -120,15 +143,27 @@ def main() -> None:
             "speed_ratio": describe_ratio(ratio["cpu"]),
         },
     }
-    write_json(OUT, result)
 
+
+def print_summary(result: dict[str, Any]) -> None:
     print(f"{'':24s} {'CPU 時間':>10s} {'経過時間':>10s}（ms/ステップ）")
-    for name, ms in ms_per_step.items():
+    for name, ms in result["ms_per_step_median"].items():
         print(f"{name:24s} {ms['cpu']:10.1f} {ms['wall']:10.1f}")
     print(
         "速さの比 GPT / nn.TransformerEncoder（CPU 時間）: "
-        f"{describe_ratio(ratio['cpu'])}（目標 0.9 以上）"
+        f"{describe_ratio(result['speed_ratio']['cpu'])}（目標 0.9 以上）"
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    set_threads(args.threads)
+    config, ours, ref, batches = make_models(args.steps, args.batch)
+    checks, steps = check_and_make_steps(ours, ref, batches)
+    timings = alternate(steps, args.rounds)
+    result = build_result(config, args, checks, timings)
+    write_json(OUT, result)
+    print_summary(result)
 
 
 if __name__ == "__main__":

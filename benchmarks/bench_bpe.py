@@ -150,37 +150,43 @@ def measure_encoding(
     return ratios, checks, len(ours_ids)
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-chars", type=int, default=200_000)
     parser.add_argument("--encode-chars", type=int, default=1_000_000)
     parser.add_argument("--vocab-size", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=3)
     add_threads_argument(parser)
-    args = parser.parse_args()
-    # tokenizers が並列処理を始める前に RAYON_NUM_THREADS を設定する
-    set_threads(args.threads)
-    try:
-        text = data_path(DATA).read_text(encoding="utf-8")
-    except DataError as exc:
-        print(f"データを読めません: {exc}", file=sys.stderr)
-        sys.exit(1)
-    train_text = text[: args.train_chars]
-    encode_text = text[: args.encode_chars]
-    print(
-        f"テキスト: {DATA}（学習 {len(train_text):,} 文字、"
-        f"encode {len(encode_text):,} 文字）、語彙 {args.vocab_size}"
-    )
+    return parser.parse_args(argv)
 
+
+def measure(
+    train_text: str, encode_text: str, vocab_size: int, rounds: int
+) -> dict[str, Any]:
+    """学習、encode の順に測り、JSON に載せる値をまとめて返す。"""
     train_ratio, ours, hf, train_check = measure_training(
-        train_text, args.vocab_size, args.rounds
+        train_text, vocab_size, rounds
     )
     encode, encode_checks, n_tokens = measure_encoding(
-        ours, hf, encode_text, args.rounds
+        ours, hf, encode_text, rounds
     )
+    return {
+        "merges": len(ours.merges),
+        "tokens": n_tokens,
+        "checks": [train_check, *encode_checks],
+        "train_ratio": train_ratio,
+        "encode": encode,
+    }
+
+
+def build_result(
+    train_text: str, encode_text: str, vocab_size: int, m: dict[str, Any]
+) -> dict[str, Any]:
+    """measure の値から、書き出す JSON を組み立てる。"""
     import tokenizers
 
-    result = {
+    train_ratio, encode = m["train_ratio"], m["encode"]
+    return {
         "description": "自前のバイトレベル BPE と HF tokenizers の時間の比"
         "（自前 / tokenizers。何倍の時間がかかるか）",
         "method": "交互に測り、回ごとの CPU 時間の比の中央値と範囲",
@@ -188,10 +194,10 @@ def main() -> None:
         "train_chars": len(train_text),
         "encode_chars": len(encode_text),
         "encode_bytes": len(encode_text.encode("utf-8")),
-        "vocab_size": args.vocab_size,
-        "merges": len(ours.merges),
-        "tokens": n_tokens,
-        "checks": [train_check, *encode_checks],
+        "vocab_size": vocab_size,
+        "merges": m["merges"],
+        "tokens": m["tokens"],
+        "checks": m["checks"],
         "same_merges_as_hf": True,
         "same_ids_as_hf": True,
         "train_time_ratio_ours_over_hf": train_ratio,
@@ -208,16 +214,40 @@ def main() -> None:
             "encode_lines_ratio": describe_ratio(encode["lines"], digits=1),
         },
     }
-    write_json(OUT, result)
+
+
+def print_summary(m: dict[str, Any]) -> None:
     print("マージ列と encode の結果は tokenizers と一致")
     print(
-        f"学習: 自前は tokenizers の {describe_ratio(train_ratio, 0)}の時間"
+        f"学習: 自前は tokenizers の {describe_ratio(m['train_ratio'], 0)}の時間"
     )
     for kind, label in [("whole", "1 つの文字列"), ("lines", "行ごと")]:
         print(
             f"encode（{label}）: 自前は "
-            f"{describe_ratio(encode[kind], 1)}の時間"
+            f"{describe_ratio(m['encode'][kind], 1)}の時間"
         )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    # tokenizers が並列処理を始める前に RAYON_NUM_THREADS を設定する
+    set_threads(args.threads)
+    try:
+        text = data_path(DATA).read_text(encoding="utf-8")
+    except DataError as exc:
+        print(f"データを読めません: {exc}", file=sys.stderr)
+        sys.exit(1)
+    train_text = text[: args.train_chars]
+    encode_text = text[: args.encode_chars]
+    print(
+        f"テキスト: {DATA}（学習 {len(train_text):,} 文字、"
+        f"encode {len(encode_text):,} 文字）、語彙 {args.vocab_size}"
+    )
+    m = measure(train_text, encode_text, args.vocab_size, args.rounds)
+    write_json(
+        OUT, build_result(train_text, encode_text, args.vocab_size, m)
+    )
+    print_summary(m)
     print(f"結果を {OUT} に書きました")
 
 
