@@ -81,6 +81,9 @@ extensions = [
     "jasearch",
     # 構造図: sphinxcontrib-mermaid の {mermaid} 指示（bookmermaid が幅と <img> を足す）
     "bookmermaid",
+    # 参考文献: book/references.bib から付録の一覧と本文の引用を作る（書式は bookbib）
+    "sphinxcontrib.bibtex",
+    "bookbib",
 ]
 root_doc = "index"
 source_suffix = {".md": "markdown"}
@@ -106,6 +109,15 @@ myst_enable_extensions = [
     "substitution",
 ]
 myst_heading_anchors = 3
+
+# 参考文献（CONTRIBUTING.md §10）。一覧の書式と並び順、引用の表記は
+# tools/sphinxext/bookbib.py の style "book"。bookbib は、LaTeX で一覧が文書の末尾に
+# 集められないよう、付録の一覧の citation を段落に置き換える（InlineBibliography）
+bibtex_bibfiles = ["book/references.bib"]
+bibtex_default_style = "book"
+bibtex_reference_style = "book"
+# 一覧の項目のアンカーは、手で書いていたころのラベルと同じ #bib-<キー>
+bibtex_cite_id = "bib-{key}"
 
 
 def _measured_numbers() -> dict[str, str]:

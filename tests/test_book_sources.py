@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 import unicodedata
@@ -396,18 +397,183 @@ def test_index_terms_have_readings() -> None:
     )
 
 
-def test_glossary_and_references_are_sorted() -> None:
-    """用語集は五十音順、参考文献はラベル順に並んでいる（直すには tools/sort_*.py）。"""
+def test_glossary_is_sorted() -> None:
+    """用語集は五十音順に並んでいる（直すには tools/sort_glossary.py）。"""
     import subprocess
     import sys
 
-    for tool in ("sort_glossary.py", "sort_references.py"):
-        result = subprocess.run(
-            [sys.executable, str(ROOT / "tools" / tool), "--check"],
-            capture_output=True,
-            text=True,
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "sort_glossary.py"),
+            "--check",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---- 参考文献（book/references.bib と本文の {cite:…}。CONTRIBUTING.md §10） ----
+
+BIBFILE = BOOK / "references.bib"
+CITE = re.compile(r"\{cite:[a-z]+\}`(?P<keys>[^`]+)`")
+
+
+def bookbib():  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(ROOT / "tools" / "sphinxext"))
+    import bookbib
+
+    return bookbib
+
+
+def bib_entries():  # type: ignore[no-untyped-def]
+    from pybtex.database import parse_file
+
+    return parse_file(str(BIBFILE), "bibtex").entries
+
+
+def cited_keys() -> dict[str, list[str]]:
+    """本文の引用キーと、それを引用しているファイル。"""
+    cited: dict[str, list[str]] = {}
+    for path in book_files():
+        for m in CITE.finditer(path.read_text(encoding="utf-8")):
+            for key in m.group("keys").split(","):
+                cited.setdefault(key.strip(), []).append(
+                    str(path.relative_to(ROOT))
+                )
+    return cited
+
+
+def test_every_citation_is_in_the_bibliography() -> None:
+    """本文の {cite:…} のキーは、すべて references.bib にある。"""
+    entries = bib_entries()
+    missing = {k: v for k, v in cited_keys().items() if k not in entries}
+    assert not missing, f"references.bib に無い引用: {missing}"
+
+
+def test_every_bib_entry_is_cited() -> None:
+    """references.bib の文献は、どれも本文から 1 回以上引用されている。"""
+    cited = cited_keys()
+    unused = sorted(k for k in bib_entries() if k not in cited)
+    assert not unused, f"本文から引用されていない文献: {unused}"
+
+
+def test_no_hand_written_references_remain() -> None:
+    """古い書き方（{ref} で bib- のラベルを指す）が残っていない。"""
+    stale = [
+        str(p.relative_to(ROOT))
+        for p in book_files()
+        if "<bib-" in p.read_text(encoding="utf-8")
+    ]
+    assert not stale, f"{{cite:…}} に直していない引用: {stale}"
+
+
+def test_bib_entries_are_complete() -> None:
+    """各文献に本書での位置づけ（annote）と年がある。漢字・かなの著者には読みがある。"""
+    bb = bookbib()
+    problems = []
+    for key, entry in bib_entries().items():
+        if not entry.fields.get("annote", "").strip():
+            problems.append(f"{key}: annote（本書での位置づけ）が無い")
+        if not entry.fields.get("year"):
+            problems.append(f"{key}: year が無い")
+        if not entry.persons.get("author"):
+            problems.append(f"{key}: author が無い")
+        if bb.sort_key(entry)[0] == 2:
+            problems.append(f"{key}: 漢字の著者に yomi（読み）が無い")
+    assert not problems, "\n".join(problems)
+
+
+def test_bib_labels_are_unambiguous() -> None:
+    """「著者 (年)」のラベルが 2 つの文献で同じにならない（同じなら labelyear で a・b を付ける）。
+
+    a・b は一覧の並び順に付ける。
+    """
+    bb = bookbib()
+    style = bb.BookStyle()
+    seen: dict[str, str] = {}
+    for entry in style.sort(bib_entries().values()):
+        label = bb.label(entry)
+        assert label not in seen, (
+            f"{seen[label]} と {entry.key} が同じラベル {label}"
         )
-        assert result.returncode == 0, result.stdout + result.stderr
+        seen[label] = entry.key
+    labels = list(seen)
+    suffixed = [lb for lb in labels if re.search(r"\d{4}[a-z]\)$", lb)]
+    assert suffixed == sorted(suffixed, key=labels.index)
+    for a, b in itertools.pairwise(suffixed):
+        if a[:-2] == b[:-2]:  # 「… (2020」まで同じ
+            assert a[-2] < b[-2], (a, b)
+
+
+SAMPLE_BIB = """
+@book{yamada2020, author = {山田, 太郎}, title = {コンパイラの本}, publisher = {架空書房},
+  year = {2020}, yomi = {やまだ たろう}, annote = {テスト}}
+@article{ito2019, author = {伊藤, 花子 and 佐藤, 一郎 and 鈴木, 次郎}, title = {注意の研究},
+  journal = {架空学会誌}, volume = {3}, number = {1}, pages = {1–10}, year = {2019},
+  yomi = {いとう はなこ}, annote = {テスト}}
+@misc{goto2021, author = {後藤, 三郎 and 渡辺, 四郎}, title = {字句解析}, year = {2021},
+  howpublished = {架空のブログ}, yomi = {ごとう さぶろう}, annote = {テスト}}
+@misc{kato2018, author = {加藤, 五郎}, title = {構文解析}, year = {2018},
+  howpublished = {架空のブログ}, yomi = {カトウ ゴロウ}, annote = {テスト}}
+@misc{sato2022, author = {佐藤, 一郎}, title = {型推論}, year = {2022},
+  howpublished = {架空のブログ}, yomi = {さとう いちろう}, annote = {テスト}}
+@misc{sato2017, author = {佐藤, 一郎}, title = {型検査}, year = {2017},
+  howpublished = {架空のブログ}, yomi = {さとう いちろう}, annote = {テスト}}
+@misc{watanabe2010, author = {渡辺, 四郎}, title = {最適化}, year = {2010},
+  howpublished = {架空のブログ}, annote = {テスト}}
+@book{aho2006, author = {Alfred V. Aho and Monica S. Lam and Ravi Sethi and Jeffrey D. Ullman},
+  title = {Compilers}, publisher = {Addison-Wesley}, year = {2006}, annote = {テスト}}
+@misc{zhang2019, author = {Biao Zhang and Rico Sennrich}, title = {RMSNorm}, year = {2019},
+  eprint = {1910.07467}, annote = {テスト}}
+@misc{deletang2023, author = {Grégoire Delétang and others}, title = {Chomsky}, year = {2023},
+  eprint = {2207.02098}, annote = {テスト}}
+"""
+
+
+def test_bib_sorts_japanese_entries_by_reading() -> None:
+    """英字の著者を A〜Z で先に、漢字・かなの著者を読み（yomi）の五十音順で後に並べる。
+
+    同じ著者は年の順。「ご」は「こ」の位置（濁点を無視）、カタカナの読みはひらがなと同じに扱う。
+    読みの無い漢字の著者は末尾に回る（test_bib_entries_are_complete が検出する）。
+    """
+    from pybtex.database import parse_string
+
+    bb = bookbib()
+    entries = parse_string(SAMPLE_BIB, "bibtex").entries
+    style = bb.BookStyle()
+    ordered = style.sort(entries.values())
+    assert [e.key for e in ordered] == [
+        "aho2006",
+        "deletang2023",
+        "zhang2019",
+        "ito2019",  # いとう
+        "kato2018",  # カトウ（かとう）
+        "goto2021",  # ごとう（ことう の位置）
+        "sato2017",  # さとう（年の順）
+        "sato2022",
+        "yamada2020",  # やまだ
+        "watanabe2010",  # 読みが無い: 末尾
+    ]
+    assert list(style.format_labels(ordered)) == [
+        "Aho et al. (2006)",
+        "Delétang et al. (2023)",
+        "Zhang and Sennrich (2019)",
+        "伊藤ほか (2019)",
+        "加藤 (2018)",
+        "後藤・渡辺 (2021)",
+        "佐藤 (2017)",
+        "佐藤 (2022)",
+        "山田 (2020)",
+        "渡辺 (2010)",
+    ]
+    assert bb.sort_key(entries["watanabe2010"])[0] == 2
+    text = bb.format_text(entries["ito2019"]).render_as("text")
+    assert text == (
+        '伊藤ほか (2019) 伊藤花子, 佐藤一郎, 鈴木次郎. "注意の研究." '
+        "架空学会誌, 3(1), pp. 1–10, 2019. （テスト）"
+    )
 
 
 TOCTREE = re.compile(r"^[`:]{3,}\{toctree\}\n(.*?)^[`:]{3,}$", re.M | re.S)
