@@ -9,34 +9,42 @@
    メモリ（listings/ch14/03_peak_memory.py。子プロセスで測る）。
 4. タイル版と素朴な版の時間の比（推論、勾配なし。系列長 2048 と 256）。
 
-時間はマシンの混み具合で揺れるので、比べる 2 つを同じ実行の中で交互に
-測り、回ごとの比の中央値と範囲（最小・最大）を記録する。時間は CPU 時間
-（time.process_time）で、1 スレッドで測る。
+1・2・4 は、ほかの速さの比較（bench_attention.py など）と同じ方法で測る。
+時間を測る前に 2 つの出力が一致することを確かめ（一致しなければ止まる）、
+`_common.alternate` で交互に測って（回ごとに順番を入れ替える）、回ごとの
+CPU 時間（time.process_time）の比の中央値と範囲（最小・最大）を記録する。
+スレッド数は `--threads`（既定 1）でそろえ、JSON に記録する。
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_ch14_attention.py
+    .venv/bin/python benchmarks/bench_ch14_attention.py [--threads 1]
 
 結果は benchmarks/results/ch14_attention.json に書く（数分かかる）。
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import math
-import statistics
 import sys
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from _common import environment, write_json
+from _common import (
+    RESULTS,
+    ROOT,
+    add_threads_argument,
+    alternate,
+    check_close,
+    environment,
+    set_threads,
+    write_json,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-RESULTS = ROOT / "benchmarks" / "results" / "ch14_attention.json"
+OUT = RESULTS / "ch14_attention.json"
 fused_qkv = importlib.import_module("listings.ch14.01_fused_qkv")
 tiled = importlib.import_module("listings.ch14.02_tiled_attention")
 peak = importlib.import_module("listings.ch14.03_peak_memory")
@@ -44,42 +52,36 @@ peak = importlib.import_module("listings.ch14.03_peak_memory")
 ROUNDS = 15
 
 
-def interleaved_ratio(
+def alternate_ratio(
     slow: Callable[[], Any],
     fast: Callable[[], Any],
     reps: int,
     rounds: int = ROUNDS,
 ) -> dict[str, Any]:
-    """slow と fast を交互に測り、回ごとの比 slow / fast を集める。
+    """slow と fast を `_common.alternate` で交互に測り、比 slow / fast を返す。
 
-    どちらを先に測るかを回ごとに入れ替え、片方だけが温まった
-    キャッシュや周波数の恩恵を受けないようにする。
+    1 回の計測では同じ関数を reps 回続けて呼ぶ（小さな入力の 1 回は短すぎて
+    時計で測りにくいため）。2 つとも同じ reps なので、比は 1 回あたりの
+    時間の比と同じ。最初の 1 回だけの準備は、それぞれ 1 回呼んで除く。
     """
 
-    def clock(fn: Callable[[], Any]) -> float:
-        start = time.process_time()
-        for _ in range(reps):
-            fn()
-        return (time.process_time() - start) / reps
+    def repeat(fn: Callable[[], Any]) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(reps):
+                fn()
+
+        return run
 
     slow(), fast()  # 最初の 1 回だけの準備を除く
-    ratios = []
-    for r in range(rounds):
-        if r % 2 == 0:
-            t_slow, t_fast = clock(slow), clock(fast)
-        else:
-            t_fast, t_slow = clock(fast), clock(slow)
-        ratios.append(t_slow / t_fast)
-    return {
-        "median": statistics.median(ratios),
-        "min": min(ratios),
-        "max": max(ratios),
-        "ratios": ratios,
-        "reps": reps,
-    }
+    timings = alternate(
+        {"slow": repeat(slow), "fast": repeat(fast)}, rounds, warmup=0
+    )
+    return timings.ratio("slow", "fast") | {"reps": reps}
 
 
-def bench_qkv(batch: int, seq: int, d: int) -> dict[str, Any]:
+def bench_qkv(
+    batch: int, seq: int, d: int, rounds: int = ROUNDS
+) -> dict[str, Any]:
     torch.manual_seed(0)
     x = torch.randn(batch, seq, d)
     ws = [torch.randn(d, d, requires_grad=True) for _ in range(3)]
@@ -95,19 +97,21 @@ def bench_qkv(batch: int, seq: int, d: int) -> dict[str, Any]:
         torch.autograd.backward(outs, grads)
 
     # 同じ関数であること（重みを写せば出力が一致する）
-    same = torch.allclose(
-        torch.cat([F.linear(x, w) for w in ws], dim=-1),
+    check = check_close(
+        f"QKV の射影（3 つの層と 1 つの層、(batch, seq, d_model) = {(batch, seq, d)}）",
         F.linear(x, w_qkv),
-        atol=1e-5,
+        torch.cat([F.linear(x, w) for w in ws], dim=-1),
     )
     reps = 20 if batch * seq > 64 else 200
-    result = interleaved_ratio(separate, fused, reps=reps)
-    result["same_output"] = bool(same)
+    result = alternate_ratio(separate, fused, reps=reps, rounds=rounds)
+    result["check"] = check
     result["shape"] = {"batch": batch, "seq": seq, "d_model": d}
     return result
 
 
-def bench_sdpa(batch: int, seq: int, d: int, heads: int) -> dict[str, Any]:
+def bench_sdpa(
+    batch: int, seq: int, d: int, heads: int, rounds: int = ROUNDS
+) -> dict[str, Any]:
     torch.manual_seed(0)
     attn = fused_qkv.FusedSelfAttention(d, heads, block_size=seq)
     x = torch.randn(batch, seq, d)
@@ -121,7 +125,18 @@ def bench_sdpa(batch: int, seq: int, d: int, heads: int) -> dict[str, Any]:
 
         return run
 
-    result = interleaved_ratio(step(False), step(True), reps=5)
+    # 自前の式と F.scaled_dot_product_attention の出力が一致すること
+    with torch.no_grad():
+        attn.use_sdpa = False
+        mine = attn(x)
+        attn.use_sdpa = True
+        check = check_close(
+            "注意の出力（F.scaled_dot_product_attention と自前の式）",
+            attn(x),
+            mine,
+        )
+    result = alternate_ratio(step(False), step(True), reps=5, rounds=rounds)
+    result["check"] = check
     result["shape"] = {
         "batch": batch,
         "seq": seq,
@@ -155,7 +170,9 @@ def bench_memory(
     }
 
 
-def bench_tiled_time(n: int, batch_heads: int, d: int) -> dict[str, Any]:
+def bench_tiled_time(
+    n: int, batch_heads: int, d: int, rounds: int = 9
+) -> dict[str, Any]:
     torch.manual_seed(0)
     q, k, v = (torch.randn(1, batch_heads, n, d) for _ in range(3))
 
@@ -167,9 +184,16 @@ def bench_tiled_time(n: int, batch_heads: int, d: int) -> dict[str, Any]:
         with torch.no_grad():
             tiled.tiled_attention(q, k, v, 128)
 
+    with torch.no_grad():
+        check = check_close(
+            f"注意の出力（タイル版と素朴な版、n={n}）",
+            tiled.tiled_attention(q, k, v, 128),
+            tiled.naive_attention(q, k, v),
+        )
     # 比は「タイル版の時間 / 素朴な版の時間」（1 より大きいほど遅い）
     reps = 2 if n >= 1024 else 20
-    result = interleaved_ratio(tile, naive, reps=reps, rounds=9)
+    result = alternate_ratio(tile, naive, reps=reps, rounds=rounds)
+    result["check"] = check
     result["n"] = n
     return result
 
@@ -178,8 +202,8 @@ def fmt_ratio(r: dict[str, Any]) -> str:
     return f"{r['median']:.2f} 倍（範囲 {r['min']:.2f}〜{r['max']:.2f}）"
 
 
-def main() -> None:
-    torch.set_num_threads(1)
+def measure() -> dict[str, dict[str, Any]]:
+    """本文に載せる大きさで、時間の比とメモリを測る。"""
     print("QKV の射影 …")
     qkv = bench_qkv(batch=8, seq=128, d=256)
     print("  ", fmt_ratio(qkv))
@@ -205,15 +229,27 @@ def main() -> None:
         d=64,
         block=128,
     )
-    mib = memory["peak_extra_mib"]
-    slopes = memory["slope_last_doubling"]
-    book = {
-        "qkv_speedup": fmt_ratio(qkv),
-        "qkv_small_speedup": fmt_ratio(qkv_small),
+    return {
+        "qkv": qkv,
+        "qkv_small": qkv_small,
+        "sdpa": sdpa,
+        "tiled_time": tiled_time,
+        "tiled_time_short": tiled_time_short,
+        "memory": memory,
+    }
+
+
+def build_book(m: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """本文の {{ch14_attention_…}} に入れる文字列。"""
+    mib = m["memory"]["peak_extra_mib"]
+    slopes = m["memory"]["slope_last_doubling"]
+    return {
+        "qkv_speedup": fmt_ratio(m["qkv"]),
+        "qkv_small_speedup": fmt_ratio(m["qkv_small"]),
         "qkv_rounds": str(ROUNDS),
-        "sdpa_speedup": fmt_ratio(sdpa),
-        "tiled_time_2048": fmt_ratio(tiled_time),
-        "tiled_time_256": fmt_ratio(tiled_time_short),
+        "sdpa_speedup": fmt_ratio(m["sdpa"]),
+        "tiled_time_2048": fmt_ratio(m["tiled_time"]),
+        "tiled_time_256": fmt_ratio(m["tiled_time_short"]),
         "naive_slope": f"{slopes['naive']:.2f}",
         "tiled_slope": f"{slopes['tiled']:.2f}",
         "sdpa_slope": f"{slopes['sdpa']:.2f}",
@@ -223,17 +259,34 @@ def main() -> None:
         "tiled_mib_1024": f"{mib['tiled']['1024']:.1f} MiB",
         "sdpa_mib_8192": f"{mib['sdpa']['8192']:.1f} MiB",
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_threads_argument(parser)
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    m = measure()
+    book = build_book(m)
+    checks = [
+        m[name]["check"]
+        for name in [
+            "qkv",
+            "qkv_small",
+            "sdpa",
+            "tiled_time",
+            "tiled_time_short",
+        ]
+    ]
     write_json(
-        RESULTS,
+        OUT,
         {
             "description": "第14章: QKV の束ね方・SDPA・注意のメモリ",
+            "method": "交互に測り、回ごとの CPU 時間の比の中央値と範囲"
+            "（メモリは子プロセスの最大常駐メモリ）",
+            "checks": checks,
             "environment": environment(),
-            "qkv": qkv,
-            "qkv_small": qkv_small,
-            "sdpa": sdpa,
-            "tiled_time": tiled_time,
-            "tiled_time_short": tiled_time_short,
-            "memory": memory,
+            **m,
             "book": book,
         },
     )
