@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# 執筆中の確認用: build/ とは別のフォルダに HTML と PDF を作り、章ごとのページ数を表示する。
+# 執筆中の確認用: make の使う build/html・build/latex とは別の、名前ごとのフォルダ
+# build/preview-名前/ に HTML と PDF を作り、章ごとのページ数を表示する。
 # 複数人が同時に執筆していても、互いのビルドを壊さない。
+# 出力先をリポジトリの中（build/ は git の管理外）に置くのは、/tmp の決まった名前の
+# フォルダだと、複数の人が使うマシンでシンボリックリンクを使った攻撃の余地があるため。
 #
 # 使い方: [SKIP_FIGURES=1] tools/preview.sh 名前 [html|pdf|all]
-#   出力: /tmp/et-preview-名前/html/、/tmp/et-preview-名前/easy-transformer.pdf
+#   出力: build/preview-名前/html/、build/preview-名前/easy-transformer.pdf
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:?名前を指定してください（例: part1）}
 what=${2:-all}
-out=/tmp/et-preview-$name
+case $name in
+  *[!A-Za-z0-9_.-]* | .*) echo "名前は英数字と _ . - で（先頭は . 以外）: $name" >&2; exit 2 ;;
+esac
+out=$PWD/build/preview-$name
 mkdir -p "$out"
 # SKIP_FIGURES=1 なら図を作り直さない（複数人の執筆中、全図の作り直しで CPU を占めないため）
 if [ "${SKIP_FIGURES:-}" != 1 ]; then make -s figures; fi
