@@ -1,6 +1,9 @@
 """easy_transformer: 『作って学ぶ Transformer』で組み立てる実装。
 
 各モジュールの中身は、本の章の順に上から読めるように並べてある。
+ただし第17章の Llama 形式の部品（RMSNorm・SwiGLU・GQA の repeat_kv）
+は、置き換える相手（LayerNorm・FeedForward・MultiHeadAttention）の
+すぐそばに置く（違いを見比べやすいように）。
 モジュールも、本で初めて出てくる順に次のように読める。
 
 第1部 言語処理系から見た Transformer

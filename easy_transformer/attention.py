@@ -4,6 +4,8 @@
 束ねる `MultiHeadAttention`（第9章）、生成を速くする KV キャッシュ（後の
 部で使う）の順に並べる。`MultiHeadAttention` は n_kv_heads で GQA
 （キーと値のヘッドを複数のクエリのヘッドで共有する。第17章）にもなる。
+GQA でキーと値を複製する `repeat_kv` は、それを使う `MultiHeadAttention`
+のすぐ前に置く。
 
 マスクはこのパッケージのどこでも同じ約束で扱う:
 (..., q_len, k_len) にブロードキャスト（broadcast）できる bool の
