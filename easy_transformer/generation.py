@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from easy_transformer.attention import KVCache
+from easy_transformer.embedding import check_length
 
 if TYPE_CHECKING:
     # gpt.py がこのモジュールを import するので、型の検査のときだけ読む
@@ -505,12 +506,7 @@ def generate_left_padded(
     """
     ids, mask = left_pad(prompts, pad_id)
     longest = max(len(p) for p in prompts)
-    if longest + max_new_tokens > model.config.block_size:
-        raise ValueError(
-            f"最長のプロンプト {longest} と max_new_tokens "
-            f"{max_new_tokens} の和が block_size "
-            f"{model.config.block_size} を超えます。"
-        )
+    check_length(longest + max_new_tokens, model.config.block_size)
     device = next(model.parameters()).device
     ids, mask = ids.to(device), mask.to(device)
     positions = position_ids(mask)

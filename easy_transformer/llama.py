@@ -77,6 +77,41 @@ def llama_name_map(n_layers: int, tied: bool) -> dict[str, str]:
     return names
 
 
+def _config_from_weights(
+    sd: Mapping[str, Tensor],
+    n_heads: int,
+    eps: float,
+    rope_base: float,
+    block_size: int,
+) -> GPTConfig:
+    """重みの形から大きさを読み取り、Llama 形式の GPTConfig を作る。"""
+    vocab_size, d_model = sd["model.embed_tokens.weight"].shape
+    n_layers = 0
+    while f"model.layers.{n_layers}.input_layernorm.weight" in sd:
+        n_layers += 1
+    first = "model.layers.0."
+    d_ff = sd[first + "mlp.up_proj.weight"].shape[0]
+    d_kv = sd[first + "self_attn.k_proj.weight"].shape[0]
+    n_kv_heads = d_kv // (d_model // n_heads)
+    emb = sd["model.embed_tokens.weight"]
+    # 共有していれば lm_head.weight は無いか、同じ値
+    tied = "lm_head.weight" not in sd or torch.equal(
+        sd["lm_head.weight"], emb
+    )
+    return llama_config(
+        vocab_size=vocab_size,
+        block_size=block_size,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        d_model=d_model,
+        d_ff=d_ff,
+        n_kv_heads=n_kv_heads,
+        eps=eps,
+        rope_base=rope_base,
+        tie_embeddings=tied,
+    )
+
+
 def gpt_from_hf_llama_state_dict(
     state_dict: Mapping[str, Tensor],
     n_heads: int,
@@ -102,33 +137,10 @@ def gpt_from_hf_llama_state_dict(
             "state_dict に model.embed_tokens.weight がありません。"
             "LlamaForCausalLM の state_dict() をそのまま渡してください。"
         )
-    vocab_size, d_model = sd["model.embed_tokens.weight"].shape
-    n_layers = 0
-    while f"model.layers.{n_layers}.input_layernorm.weight" in sd:
-        n_layers += 1
-    first = "model.layers.0."
-    d_ff = sd[first + "mlp.up_proj.weight"].shape[0]
-    d_kv = sd[first + "self_attn.k_proj.weight"].shape[0]
-    n_kv_heads = d_kv // (d_model // n_heads)
-    emb = sd["model.embed_tokens.weight"]
-    # 共有していれば lm_head.weight は無いか、同じ値
-    tied = "lm_head.weight" not in sd or torch.equal(
-        sd["lm_head.weight"], emb
-    )
-    config = llama_config(
-        vocab_size=vocab_size,
-        block_size=block_size,
-        n_layers=n_layers,
-        n_heads=n_heads,
-        d_model=d_model,
-        d_ff=d_ff,
-        n_kv_heads=n_kv_heads,
-        eps=eps,
-        rope_base=rope_base,
-        tie_embeddings=tied,
-    )
+    config = _config_from_weights(sd, n_heads, eps, rope_base, block_size)
     model = GPT(config)
-    names = llama_name_map(n_layers, tied)
+    tied = config.tie_embeddings
+    names = llama_name_map(config.n_layers, tied)
     unknown = sorted(set(sd) - set(names) - {"lm_head.weight"})
     if unknown:
         raise ValueError(

@@ -654,3 +654,10 @@ def test_left_padded_eos_fills_the_rest() -> None:
 def test_left_pad_rejects_empty_prompts() -> None:
     with pytest.raises(ValueError, match="1 トークン以上"):
         left_pad([[1], []], pad_id=0)
+
+
+def test_left_padded_rejects_a_batch_longer_than_the_block() -> None:
+    model = _varied_gpt()  # block_size=48、最長のプロンプトは 7
+    generate_left_padded(model, _PROMPTS, 41, pad_id=0)  # 7 + 41 = 48
+    with pytest.raises(ValueError, match="系列長 49 が最大長 48"):
+        generate_left_padded(model, _PROMPTS, 42, pad_id=0)
