@@ -147,6 +147,14 @@ def _configure(base: Any, args: argparse.Namespace) -> Any:
             "ません。各ヘッドの幅は d_model / n_heads なので、割り切れる"
             "組にしてください。"
         )
+    from easy_transformer.lm_experiment import LMConfig, _gpt_config
+
+    if isinstance(cfg, LMConfig):
+        # GPT の設定として正しいか（position の名前など）を学習の前に
+        try:
+            _gpt_config(cfg, vocab_size=1)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     return cfg
 
 

@@ -21,6 +21,8 @@ import pytest
 from easy_transformer import _argparse_ja, cli
 from easy_transformer.checkpoint import save_checkpoint
 from easy_transformer.data import data_path
+from easy_transformer.gpt import GPT
+from easy_transformer.model_io import load_model
 from easy_transformer.seq2seq_experiment import TASK_CONFIGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -409,7 +411,35 @@ def test_config_file_and_set_precedence(
     assert cfg["lr"] == 1.0 and isinstance(cfg["lr"], float)
     assert cfg["bias"] is False
     assert cfg["n_heads"] == 2  # 書かなかった項目は --tiny の既定のまま
+    assert cfg["position"] == "learned"
     assert saved["steps"] == 3
+
+
+def test_set_position_rope_trains_a_gpt_with_rope(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--set position=rope で、位置埋め込みの表の無い GPT を学習する。"""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "text.txt").write_text(TEXT, encoding="utf-8")
+    code, _, err = call_main(
+        capsys,
+        "train-lm",
+        "--data",
+        "text.txt",
+        "--tiny",
+        "--no-progress",
+        "--set",
+        "position=rope",
+        "--set",
+        "max_steps=2",
+    )
+    assert code == 0, err
+    loaded = load_model(tmp_path / "runs/lm-text/model.pt")
+    assert isinstance(loaded.model, GPT)
+    assert loaded.model.config.position == "rope"
+    assert loaded.model.pos_emb is None  # 位置埋め込みの表が無い
 
 
 @pytest.mark.parametrize(
@@ -434,6 +464,11 @@ def test_config_file_and_set_precedence(
         (None, ["n_layers"], ["--set key=value の形で"]),
         (None, ["n_heads=3"], ["d_model=16 は n_heads=3 で割り切れません"]),
         (None, ["max_steps=0"], ["max_steps=0 は使えません"]),
+        (
+            None,
+            ["position=alibi"],
+            ["position='alibi' は知りません", "learned か rope"],
+        ),
         (
             'n_layers = "6"\n',
             [],
