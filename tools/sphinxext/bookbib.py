@@ -347,10 +347,11 @@ class InlineBibliography(SphinxPostTransform):
     解決しないが、Sphinx の LaTeX ビルダーは citation を文書の末尾の
     thebibliography に集めてしまう（sphinxcontrib-bibtex の issue #156）。
     引用の解決に要るのは citation の id だけなので、sphinxcontrib-bibtex が一覧を
-    作った直後（優先度 5 の次）に、各 citation を「id を持つ target と段落」に
-    置き換える。こうすると PDF でも一覧は付録の章の中に残り、本文の引用は
-    その target（LaTeX では label）へのリンクになる。HTML・EPUB でも同じ形
-    （太字のラベルで始まる段落）になり、citation の [ラベル] の欄は出ない。
+    作った直後（優先度 5 の次）に、各 citation を「id を持つ段落」に置き換える。
+    こうすると PDF でも一覧は付録の章の中に残り、本文の引用はその段落
+    （LaTeX では段落の頭に置く同じ名前の hypertarget）へのリンクになる。
+    HTML・EPUB でも同じ形（太字のラベルで始まる段落）になり、citation の
+    [ラベル] の欄は出ない。
     """
 
     default_priority = 6
@@ -359,16 +360,26 @@ class InlineBibliography(SphinxPostTransform):
         for citation in list(self.document.findall(nodes.citation)):
             if "docname" not in citation:  # sphinxcontrib-bibtex のものだけ
                 continue
-            target = nodes.target("", "", ids=list(citation["ids"]))
             body = [
                 child.deepcopy()
                 for child in citation.children
                 if not isinstance(child, nodes.label)
             ]
-            for child in body:
-                if isinstance(child, nodes.Element):
-                    child["classes"].append("bibliography-entry")
-            citation.replace_self([target, *body])
+            first = body[0] if body else None
+            if not isinstance(first, nodes.paragraph):
+                continue
+            # 引用のリンク先の id は項目の段落に付ける（HTML・EPUB の錨）
+            first["ids"] = list(citation["ids"])
+            first["classes"].append("bibliography-entry")
+            # LaTeX の引用は \hyperlink{cite.<文書>:<id>}（sphinxcontrib-bibtex が
+            # \bibitem の錨の名前に合わせて出す）なので、同じ名前の錨を段落の頭に置く
+            # （HTML・EPUB の書き出しは format="latex" の raw を無視する）
+            anchors = "".join(
+                f"\\hypertarget{{cite.{citation['docname']}:{id_}}}{{}}"
+                for id_ in citation["ids"]
+            )
+            first.insert(0, nodes.raw("", anchors, format="latex"))
+            citation.replace_self(body)
 
 
 def register() -> None:
