@@ -21,14 +21,25 @@ nanoGPT の shakespeare_char を CPU で試す例（4 層・4 ヘッド・128 �
 - zero_init_proj: 残差に足し込む射影（注意の out_proj と FFN の fc2）
   の初期値を 0 にする（パッケージと nanoGPT は標準偏差
   0.02/√(2 × 層数) の正規分布）。
+- position: 位置の表し方。"learned"（GPT-2 と nanoGPT の学習する位置
+  埋め込み）か "rope"（第17章。パラメータを持たない）。
+- beta2・weight_decay・grad_clip・embed_std: AdamW の β2、重み減衰、
+  勾配のクリップ、埋め込みの初期値の標準偏差を変える（None なら
+  nanoGPT と同じ値のまま）。
+
+本書で採る作り方（final）は、パッケージの既定から位置の表し方だけを
+RoPE に替えたもの。nanoGPT と同じ作り方（nanogpt_gelu）と比べて何が
+効いたかは、付録「ベンチマークの結果」に書く。
 
 種ごとの検証損失に加え、検証データ全体（重ならない窓をすべて）での
 損失も記録する（20 バッチの見積もりがどれだけ揺れるかを見るため）。
 `--speed-check` を付けると、同じ実行の中でパッケージの既定の作り方と
 交互に学習を進め、回ごとの CPU 時間の比（速さが落ちていないか）を測る。
+`--rebook` は学習せず、記録から本文に入れる文字列（"book"）だけを
+作り直す。
 
     .venv/bin/python benchmarks/bench_shakespeare.py [--recipe final]
-        [--seeds 0 1 2] [--jobs 3] [--speed-check]
+        [--seeds 0 1 2] [--jobs 3] [--speed-check] [--rebook]
 
 データが無い（または中身が記録と違う）ときは、終了コード 1 で終わる。
 結果は `benchmarks/results/shakespeare.json`（`--recipe final`）か
@@ -38,22 +49,26 @@ nanoGPT の shakespeare_char を CPU で試す例（4 層・4 ヘッド・128 �
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from _common import (
     RESULTS,
+    add_rebook_argument,
     add_threads_argument,
     alternate,
     describe_ratio,
     environment,
+    rebook,
     set_threads,
     write_json,
 )
@@ -89,6 +104,13 @@ class Recipe:
     decay_embeddings: bool = False
     zero_init_proj: bool = False
     exact_gelu: bool = False
+    # 以下は nanoGPT と同じ値が既定。None は「変えない」
+    position: str = "learned"  # "rope" で位置を RoPE に（学習する表が無い）
+    beta2: float | None = None
+    weight_decay: float | None = None
+    grad_clip: float | None = None
+    # 埋め込み（出力層と共有）の初期値の標準偏差
+    embed_std: float | None = None
 
 
 RECIPES = {
@@ -105,10 +127,20 @@ RECIPES = {
     "nanogpt_gelu": Recipe(
         special_tokens=False, decay_embeddings=True, exact_gelu=True
     ),
-    # 本書で採る作り方（いまはパッケージの既定と同じ。ほかの作り方が
-    # 3 つの種の平均で上回ったら、ここを替える）
-    "final": Recipe(),
+    # 本書で採る作り方: パッケージの既定のまま、位置の表し方だけを
+    # 学習する位置埋め込み（GPT-2）から RoPE（第17章）に替える
+    "final": Recipe(position="rope"),
+    # 試した作り方（1 つの種でふるいにかけ、良いものを 3 つの種で確かめる）
+    "rope": Recipe(position="rope"),
+    "beta2_095": Recipe(beta2=0.95),
+    "no_decay": Recipe(weight_decay=0.0),
+    "no_clip": Recipe(grad_clip=0.0),
+    "embed_std_01": Recipe(embed_std=0.1),
 }
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def load_text() -> str:
@@ -146,8 +178,11 @@ def build(
             d_model=cfg.d_model,
             dropout=cfg.dropout,
             bias=cfg.bias,
+            position=recipe.position,
         )
     )
+    if recipe.embed_std is not None:
+        nn.init.normal_(model.tok_emb.embed.weight, std=recipe.embed_std)
     if recipe.exact_gelu:
         # nanoGPT の MLP は nn.GELU()（tanh の近似ではない）
         for m in model.modules():
@@ -160,11 +195,11 @@ def build(
     config = TrainConfig(
         lr=cfg.lr,
         min_lr=cfg.min_lr,
-        weight_decay=cfg.weight_decay,
-        betas=(0.9, cfg.beta2),
+        weight_decay=_or(recipe.weight_decay, cfg.weight_decay),
+        betas=(0.9, _or(recipe.beta2, cfg.beta2)),
         warmup_steps=cfg.warmup_steps,
         max_steps=cfg.max_steps,
-        grad_clip=cfg.grad_clip,
+        grad_clip=_or(recipe.grad_clip, cfg.grad_clip),
         eval_interval=cfg.eval_interval,
         eval_batches=cfg.eval_batches,
         log_interval=10,
@@ -186,7 +221,7 @@ def build(
         groups = [
             {
                 "params": [p for p in model.parameters() if p.dim() >= 2],
-                "weight_decay": cfg.weight_decay,
+                "weight_decay": config.weight_decay,
             },
             {
                 "params": [p for p in model.parameters() if p.dim() < 2],
@@ -282,6 +317,64 @@ def speed_check(
     }
 
 
+def make_book(result: dict[str, Any]) -> dict[str, str]:
+    """本文に載せる文字列（{{shakespeare_…}} の置換）を記録から作る。"""
+    runs = result["runs"]
+    seconds = [r["train_seconds"] for r in runs]
+    book = {
+        "val_loss_mean": f"{result['val_loss_mean']:.3f}",
+        "val_losses": "・".join(f"{r['val_loss']:.3f}" for r in runs),
+        "seeds": "・".join(str(r["seed"]) for r in runs),
+        "train_seconds": f"{statistics.median(seconds):.0f} 秒",
+        "val_loss_full_mean": f"{result['val_loss_full_mean']:.3f}",
+    }
+    if "speed_check" in result:
+        r = result["speed_check"]["time_ratio_package_over_recipe"]
+        book["speed_ratio"] = describe_ratio(r)
+        package = result_path("package")
+        if result["recipe_name"] != "package" and package.exists():
+            book |= catch_up(result, json.loads(package.read_text("utf-8")))
+    return book
+
+
+def catch_up(
+    result: dict[str, Any], package: dict[str, Any]
+) -> dict[str, str]:
+    """既定の作り方の最後の検証損失（種の平均）に、この作り方が何ステップ
+    目の評価で届くかと、1 ステップの時間の比を入れたときの時間の割合。"""
+    target = package["val_loss_mean"]
+    curves = [r["val_loss_curve"] for r in result["runs"]]
+    interval = result["config"]["eval_interval"]
+    steps = next(
+        (
+            (i + 1) * interval
+            for i, losses in enumerate(zip(*curves, strict=True))
+            if statistics.mean(losses) <= target
+        ),
+        None,
+    )
+    if steps is None:
+        return {}
+    ratio = result["speed_check"]["time_ratio_package_over_recipe"][
+        "median"
+    ]
+    max_steps = result["config"]["max_steps"]
+    return {
+        "catch_up_steps": f"{steps:,}",
+        "catch_up_time": f"{steps / max_steps / ratio:.0%}",
+    }
+
+
+def result_path(recipe: str, tag: str = "") -> Path:
+    """作り方ごとの記録のファイル（final は shakespeare.json）。"""
+    name = "shakespeare"
+    if recipe != "final":
+        name += f"_{recipe}"
+    if tag:
+        name += f"_{tag}"
+    return RESULTS / f"{name}.json"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", choices=list(RECIPES), default="final")
@@ -299,7 +392,11 @@ def main() -> None:
         help="結果のファイル名に足す印（同じ作り方の種を分けて走らせるとき）",
     )
     add_threads_argument(parser)
+    add_rebook_argument(parser)
     args = parser.parse_args()
+    if args.rebook:
+        rebook(result_path(args.recipe, args.tag), make_book)
+        return
     if args.threads != 1:
         raise SystemExit("この計測は 1 スレッド（--threads 1）で行います。")
     set_threads(args.threads)
@@ -337,24 +434,12 @@ def main() -> None:
         result["speed_check"] = speed_check(
             args.recipe, 2 if args.smoke else 5, 20
         )
-    losses = "・".join(f"{r['val_loss']:.3f}" for r in runs)
-    seconds = [r["train_seconds"] for r in runs]
-    result["book"] = {
-        "val_loss_mean": f"{mean:.3f}",
-        "val_losses": losses,
-        "seeds": "・".join(str(r["seed"]) for r in runs),
-        "train_seconds": f"{statistics.median(seconds):.0f} 秒",
-    }
-    name = "shakespeare"
-    if args.recipe != "final":
-        name += f"_{args.recipe}"
-    if args.tag:
-        name += f"_{args.tag}"
+    result["book"] = make_book(result)
     if not args.smoke:
-        write_json(RESULTS / f"{name}.json", result)
+        write_json(result_path(args.recipe, args.tag), result)
     print(
-        f"{args.recipe}: 検証損失 {losses}（平均 {mean:.4f}、"
-        f"参考 {REFERENCE_VAL_LOSS}）"
+        f"{args.recipe}: 検証損失 {result['book']['val_losses']}"
+        f"（平均 {mean:.4f}、参考 {REFERENCE_VAL_LOSS}）"
     )
     if args.speed_check:
         r = result["speed_check"]["time_ratio_package_over_recipe"]
