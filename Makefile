@@ -34,7 +34,7 @@ STATIC_OUT := $(STATIC)/mathjax/tex-svg-full.js $(STATIC)/cover.png
 BENCH_MD := $(GEN)/benchmarks.md
 # Sphinx の拡張と、原稿の構造図（{mermaid}）を Sphinx が mmdc で描くときの設定
 SPHINX_EXT := $(wildcard tools/sphinxext/*.py) tools/mermaid-config.json tools/puppeteer-config.json
-BOOK_SRC := $(shell find book listings -type f \( -name '*.md' -o -name '*.py' -o -name '*.sty' -o -name '*.css' -o -name '*.dic' \) -not -path 'book/_generated/*' 2>/dev/null) conf.py $(SPHINX_EXT) $(wildcard benchmarks/results/*.json)
+BOOK_SRC := $(shell find book listings -type f \( -name '*.md' -o -name '*.py' -o -name '*.sty' -o -name '*.css' -o -name '*.dic' -o -name '*.bib' \) -not -path 'book/_generated/*' 2>/dev/null) conf.py $(SPHINX_EXT) $(wildcard benchmarks/results/*.json)
 
 # Sphinx は拡張や conf.py のコードの変更を検出しないので、変わったら doctree を捨てる
 SPHINX_CODE := conf.py $(SPHINX_EXT) $(wildcard benchmarks/results/*.json)

@@ -154,11 +154,31 @@ highlight_language = "python3"
 # raw を設定の誤りとして止める）。HTML は SVG、EPUB は読書アプリで確実に出る PNG
 # （2 倍の解像度）、LaTeX は PDF（--pdfFit で図の大きさのページ）。
 mermaid_cmd = str(ROOT / "node_modules" / ".bin" / "mmdc")
+
+
+def _puppeteer_config() -> Path:
+    """mmdc に渡す Puppeteer の設定。既定は Debian の /usr/bin/chromium。
+
+    環境変数 CHROMIUM があれば、その実行ファイルを使う設定を build/ に書いて
+    それを渡す（tools/check_browser.mjs・tools/screenshot.sh と同じ変数）。
+    """
+    base = ROOT / "tools" / "puppeteer-config.json"
+    chromium = os.environ.get("CHROMIUM")
+    if not chromium:
+        return base
+    config = json.loads(base.read_text(encoding="utf-8"))
+    config["executablePath"] = chromium
+    out = ROOT / "build" / "puppeteer-config.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
 mermaid_output_format = "png" if tags.has("epub") else "svg"  # type: ignore[name-defined]  # noqa: F821
 mermaid_params = [
     "--quiet",
     "--puppeteerConfigFile",
-    str(ROOT / "tools" / "puppeteer-config.json"),
+    str(_puppeteer_config()),
     "--configFile",
     str(ROOT / "tools" / "mermaid-config.json"),
     "--backgroundColor",
