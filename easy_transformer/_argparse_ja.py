@@ -72,7 +72,7 @@ def _translate(message: str) -> str:
     return message
 
 
-def _display_width(text: str) -> int:
+def display_width(text: str) -> int:
     """端末での表示の幅。全角の文字は 2 桁と数える。"""
     return sum(
         2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text
@@ -95,7 +95,7 @@ def _wrap(text: str, width: int) -> list[str]:
     lines: list[str] = []
     line = ""
     for unit in units:
-        fits = _display_width(line + unit.rstrip()) <= width
+        fits = display_width(line + unit.rstrip()) <= width
         if fits or not line.strip() or unit[0] in _NO_LINE_START:
             line += unit
             continue
@@ -130,7 +130,7 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
                 continue
             # 「名前  説明」の形の行は、続きの行を説明の位置にそろえる
             term = re.match(r"\S+ {2,}", body)
-            hang = " " * (_display_width(term[0]) if term else 0)
+            hang = " " * (display_width(term[0]) if term else 0)
             wrapped = _wrap(body, max(width - len(pad), 20)) or [""]
             out.append(pad + wrapped[0])
             rest = " ".join(wrapped[1:])

@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 import re
 import sys
-import unicodedata
 from pathlib import Path
 
 import pytest
+
+# 表示の幅（全角は 2 桁）は CLI の折り返しと同じ数え方
+from easy_transformer._argparse_ja import display_width
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
@@ -60,12 +62,6 @@ LITERALINCLUDE = re.compile(r"^[`:]{3,}\{literalinclude\}\s+(?P<path>\S+)")
 def book_files() -> list[Path]:
     return sorted(
         p for p in BOOK.rglob("*.md") if "_generated" not in p.parts
-    )
-
-
-def display_width(line: str) -> int:
-    return sum(
-        2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line
     )
 
 

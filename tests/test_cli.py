@@ -366,7 +366,7 @@ def test_wrap_uses_display_width() -> None:
     lines = _argparse_ja._wrap(text, 20)
     assert "".join(lines).replace(" ", "") == text.replace(" ", "")
     # 行頭に置けない約物だけは、行末に 1 文字はみ出してよい（ぶら下げ）
-    assert all(_argparse_ja._display_width(line) <= 22 for line in lines)
+    assert all(_argparse_ja.display_width(line) <= 22 for line in lines)
     assert not any(line.startswith(("、", "）")) for line in lines)
 
 
