@@ -61,9 +61,7 @@ _epoch = os.environ.get("SOURCE_DATE_EPOCH") or _git(
     "log", "-1", "--format=%ct"
 )
 build_date = (
-    datetime.datetime.fromtimestamp(
-        int(_epoch), tz=datetime.timezone.utc
-    ).date()
+    datetime.datetime.fromtimestamp(int(_epoch), tz=datetime.UTC).date()
     if _epoch
     else datetime.date.today()
 )

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import difflib
 import os
+import tomllib
 import types
 import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
-
-import tomllib
 
 ConfigT = TypeVar("ConfigT")
 
