@@ -373,14 +373,20 @@ def test_wrap_uses_display_width() -> None:
 # --- 設定ファイルと --set ---------------------------------------------
 
 
+@pytest.fixture
+def text_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """tmp_path を作業フォルダにし、学習に使う text.txt を置く。"""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "text.txt").write_text(TEXT, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.usefixtures("text_dir")
 def test_config_file_and_set_precedence(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """既定 < --config < --steps < --set の順に、後のものが勝つ。"""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "text.txt").write_text(TEXT, encoding="utf-8")
     (tmp_path / "small.toml").write_text(
         "# 小さなモデル\nn_layers = 2\nd_model = 32\nmax_steps = 5\n"
         "lr = 1\nbias = false\n",
@@ -415,14 +421,12 @@ def test_config_file_and_set_precedence(
     assert saved["steps"] == 3
 
 
+@pytest.mark.usefixtures("text_dir")
 def test_set_position_rope_trains_a_gpt_with_rope(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """--set position=rope で、位置埋め込みの表の無い GPT を学習する。"""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "text.txt").write_text(TEXT, encoding="utf-8")
     code, _, err = call_main(
         capsys,
         "train-lm",
@@ -479,16 +483,14 @@ def test_set_position_rope_trains_a_gpt_with_rope(
         ("n_layers = = 2\n", [], ["TOML として読めません"]),
     ],
 )
+@pytest.mark.usefixtures("text_dir")
 def test_setting_errors_are_one_line_with_exit_code_2(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     toml: str | None,
     sets: list[str],
     words: list[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "text.txt").write_text(TEXT, encoding="utf-8")
     args = ["train-lm", "--data", "text.txt", "--tiny"]
     if toml is not None:
         (tmp_path / "bad.toml").write_text(toml, encoding="utf-8")
@@ -530,13 +532,11 @@ def test_train_task_accepts_settings_of_seq2seq_config(
 @pytest.mark.filterwarnings(
     "ignore:チェックポイントを作ったときと設定が違います"
 )
+@pytest.mark.usefixtures("text_dir")
 def test_existing_checkpoint_needs_resume_or_overwrite(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "text.txt").write_text(TEXT, encoding="utf-8")
     base = ["train-lm", "--data", "text.txt", "--tiny", "--no-progress"]
     assert call_main(capsys, *base)[0] == 0
     assert (tmp_path / "runs/lm-text/checkpoint.pt").exists()
