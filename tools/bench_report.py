@@ -299,14 +299,8 @@ def recipe_text(recipe: Mapping[str, Any]) -> str:
         diffs.append("残差の出口の射影を 0 で初期化")
     if recipe.get("position", "learned") == "rope":
         diffs.append("位置は RoPE")
-    for key, label in [
-        ("beta2", "AdamW の β2"),
-        ("weight_decay", "重み減衰"),
-        ("grad_clip", "勾配のクリップ"),
-        ("embed_std", "埋め込みの初期値の標準偏差"),
-    ]:
-        if recipe.get(key) is not None:
-            diffs.append(f"{label} {recipe[key]}")
+    if recipe.get("beta2") is not None:
+        diffs.append(f"AdamW の β2 {recipe['beta2']}")
     return "・".join(diffs) if diffs else "パッケージの既定"
 
 
