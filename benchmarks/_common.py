@@ -82,14 +82,19 @@ def _git(*args: str) -> str:
 def environment() -> dict[str, Any]:
     """結果の JSON に残す計測環境。
 
-    コミットと、計測に効くファイル（`easy_transformer/` と
-    `benchmarks/` の .py）にコミットしていない変更があったかを残す。
+    コミットと、計測に効くファイル（`easy_transformer/`・`benchmarks/`・
+    `listings/` の .py）にコミットしていない変更があったかを残す。
     変更があれば、その結果はそのコミットだけからは再現できない。
     """
     changed = [
         line[3:]
         for line in _git(
-            "status", "--porcelain", "--", "easy_transformer", "benchmarks"
+            "status",
+            "--porcelain",
+            "--",
+            "easy_transformer",
+            "benchmarks",
+            "listings",
         ).splitlines()
         if line.endswith(".py")
     ]
