@@ -159,7 +159,7 @@ test-gpu: $(VENV_STAMP) ## GPU（CUDA）の経路のテスト（bf16・compile�
 	$(PY) -m pytest -m cuda tests
 
 lint: $(VENV_STAMP) $(NPM_STAMP) ## 日本語の校正（textlint）、ruff、mypy、ワークフローの検査
-	node_modules/.bin/textlint 'book/**/*.md'
+	node_modules/.bin/textlint 'book/**/*.md' README.md
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
