@@ -284,21 +284,11 @@ def quantization(model: GPT, val_ids: Tensor) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--retrain", action="store_true")
-    add_threads_argument(parser)
-    args = parser.parse_args()
-    set_threads(args.threads)
-
-    model, codec, meta = get_model(args.retrain)
-    model.eval()
-    text = data_path("tinyshakespeare/input.txt").read_text("utf-8")
-    n_train = int(len(text) * (1 - TEXT_LM_CONFIG.val_fraction))
-    known = {w.lower() for w in re.findall(r"[A-Za-z]+", text[:n_train])}
-
+def measure_sampling(
+    model: GPT, codec: Tokenizer, known: set[str], book: dict[str, str]
+) -> dict[str, Any]:
+    """1. の生成の設定ごとの統計と生成例。本文の値を book に足す。"""
     sampling: dict[str, Any] = {}
-    book: dict[str, str] = {}
     for name, opts in SETTINGS:
         stats = sampling_stats(model, codec, opts)
         stats.update(text_scores(stats.pop("texts"), known))
@@ -322,8 +312,12 @@ def main() -> None:
         book[f"{name}_nll"] = f"{stats['base_nll']:.2f}"
         book[f"{name}_example"] = one_line(example)
         print(name, {k: v for k, v in stats.items() if k != "example"})
+    return sampling
 
-    beam = beam_vs_greedy(model, codec, known)
+
+def beam_book(beam: dict[str, Any]) -> dict[str, str]:
+    """2. のビームサーチの結果から、本文の値。"""
+    book: dict[str, str] = {}
     for name in ["greedy", "beam4"]:
         r = beam[name]
         book[f"beam_{name}_text"] = one_line(r["text"], 200)
@@ -332,6 +326,49 @@ def main() -> None:
             f"{r['repeated_8gram_rate'] * 100:.0f}%"
         )
     book["beam_new_tokens"] = str(beam["new_tokens"])
+    return book
+
+
+def quantization_book(quant: dict[str, Any]) -> dict[str, str]:
+    """4. の量子化の結果から、本文の値。"""
+    sz = quant["size"]
+    float_bytes = sz["float32"]["state_dict_bytes"]
+    int8_bytes = sz["int8"]["state_dict_bytes"]
+    return {
+        "q_float_bytes": f"{float_bytes:,}",
+        "q_int8_bytes": f"{int8_bytes:,}",
+        "q_size_ratio": f"{int8_bytes / float_bytes:.2f}",
+        "q_layers": str(quant["n_quantized_layers"]),
+        "q_rel_error": f"{quant['logits_error']['relative'] * 100:.2f}%",
+        "q_max_abs": f"{quant['logits_error']['max_abs']:.3f}",
+        "q_top1": f"{quant['top1_agreement'] * 100:.1f}%",
+        "q_loss_float": f"{quant['val_loss']['float32']:.4f}",
+        "q_loss_int8": f"{quant['val_loss']['int8']:.4f}",
+        "q_greedy_same": f"{quant['greedy_same_rows']} / "
+        f"{quant['greedy_rows']}",
+        "q_greedy_first_diff": f"{quant['greedy_first_diff_mean']:.1f}",
+        "q_greedy_tokens": str(quant["greedy_new_tokens"]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--retrain", action="store_true")
+    add_threads_argument(parser)
+    args = parser.parse_args()
+    set_threads(args.threads)
+
+    model, codec, meta = get_model(args.retrain)
+    model.eval()
+    text = data_path("tinyshakespeare/input.txt").read_text("utf-8")
+    n_train = int(len(text) * (1 - TEXT_LM_CONFIG.val_fraction))
+    known = {w.lower() for w in re.findall(r"[A-Za-z]+", text[:n_train])}
+
+    book: dict[str, str] = {}
+    sampling = measure_sampling(model, codec, known, book)
+
+    beam = beam_vs_greedy(model, codec, known)
+    book.update(beam_book(beam))
     print(beam)
 
     length = length_control(model, codec)
@@ -342,24 +379,7 @@ def main() -> None:
     ids = torch.tensor(codec.encode(text))
     val_ids = ids[int(len(ids) * (1 - TEXT_LM_CONFIG.val_fraction)) :]
     quant = quantization(model, val_ids)
-    sz = quant["size"]
-    book.update(
-        {
-            "q_float_bytes": f"{sz['float32']['state_dict_bytes']:,}",
-            "q_int8_bytes": f"{sz['int8']['state_dict_bytes']:,}",
-            "q_size_ratio": f"{sz['int8']['state_dict_bytes'] / sz['float32']['state_dict_bytes']:.2f}",
-            "q_layers": str(quant["n_quantized_layers"]),
-            "q_rel_error": f"{quant['logits_error']['relative'] * 100:.2f}%",
-            "q_max_abs": f"{quant['logits_error']['max_abs']:.3f}",
-            "q_top1": f"{quant['top1_agreement'] * 100:.1f}%",
-            "q_loss_float": f"{quant['val_loss']['float32']:.4f}",
-            "q_loss_int8": f"{quant['val_loss']['int8']:.4f}",
-            "q_greedy_same": f"{quant['greedy_same_rows']} / "
-            f"{quant['greedy_rows']}",
-            "q_greedy_first_diff": f"{quant['greedy_first_diff_mean']:.1f}",
-            "q_greedy_tokens": str(quant["greedy_new_tokens"]),
-        }
-    )
+    book.update(quantization_book(quant))
     print(quant)
     book.update(
         {
