@@ -490,84 +490,97 @@ def appendix(results: Path = RESULTS) -> str:
 # ---------------------------------------------------------------------
 
 
+def _task_rows(tasks: dict[str, Any]) -> list[tuple[str, str]]:
+    """系列変換の課題（tasks.json）の 2 行。"""
+    t = tasks["tasks"]
+    rpn = t["rpn"]
+    simple = [t[k] for k in ("copy", "reverse", "sort")]
+    seconds = statistics.median(s["train_seconds"] for s in simple)
+    return [
+        (
+            f"中置記法 → 逆ポーランド記法（深さ 1〜{rpn['config']['max_level']}）",
+            f"学習 {rpn['train_seconds']:.0f} 秒でテストの完全一致率 "
+            f"{rpn['test_exact_match'] * 100:.1f}%（より深い式の汎化"
+            f"テストは {rpn['general_exact_match'] * 100:.1f}%）",
+        ),
+        (
+            "コピー・反転・ソート（長さ 1〜"
+            f"{simple[0]['config']['max_level']}）",
+            f"各 {seconds:.0f} 秒前後で "
+            + "・".join(
+                f"{s['test_exact_match'] * 100:.1f}%" for s in simple
+            ),
+        ),
+    ]
+
+
+def _minilang_row(mini: dict[str, Any]) -> tuple[str, str]:
+    """ミニ言語の生成（minilang_lm.json）の行。"""
+    return (
+        "ミニ言語のプログラム生成",
+        f"生成したプログラムの {mini['acceptance_rate'] * 100:.1f}% が"
+        "構文解析器に受理され、"
+        f"{mini['run_rate'] * 100:.1f}% が最後まで評価できる"
+        "（未定義の変数や 0 除算で止まるものを除く）",
+    )
+
+
+def _kv_cache_row(kv: dict[str, Any]) -> tuple[str, str]:
+    """KV キャッシュ（kv_cache.json）の行。"""
+    g = kv["generation"]
+    strategy = "貪欲法" if g["strategy"] == "greedy" else g["strategy"]
+    r = kv["speedup"]["cpu"]
+    ok = all(c["passed"] for c in kv["checks"])
+    return (
+        f"KV キャッシュ（{g['new_tokens']} トークンの{strategy}の生成）",
+        f"キャッシュなしの {r['median']:.1f} 倍の速さ（CPU 時間の比の"
+        f"中央値、{r['rounds']} 回の範囲 {r['min']:.1f}〜"
+        f"{r['max']:.1f} 倍）で、出力のトークン列は"
+        f"{'同一' if ok else '不一致'}",
+    )
+
+
+def _shakespeare_row(sh: dict[str, Any]) -> tuple[str, str]:
+    """tinyshakespeare（shakespeare.json）の行。"""
+    sh = normalize_shakespeare(sh)
+    c = sh["config"]
+    runs = sh["runs"]
+    # 壁時計の時間はほかの作業の負荷で大きく揺れるので、CPU 時間で示す
+    key = "cpu_seconds" if "cpu_seconds" in runs[0] else "train_seconds"
+    seconds = statistics.median(r[key] for r in runs)
+    recipe = recipe_text(sh["recipe"])
+    if len(runs) == 1:
+        detail = f"種 {runs[0]['seed']}"
+    else:
+        detail = (
+            "種 "
+            + "・".join(str(r["seed"]) for r in runs)
+            + " の平均。それぞれ "
+            + "・".join(f"{r['val_loss']:.3f}" for r in runs)
+        )
+    return (
+        f"tinyshakespeare（{c['n_layers']} 層・{c['d_model']} 次元・"
+        f"{runs[0]['steps']} 反復）",
+        f"検証損失 {sh['val_loss_mean']:.3f}（{recipe}。{detail}、"
+        f"学習 1 回の CPU 時間 {seconds:.0f} 秒）",
+    )
+
+
 def readme_rows(results: Path = RESULTS) -> list[tuple[str, str]]:
+    """README の到達点の表の行（記録の無いものは飛ばす）。"""
     rows: list[tuple[str, str]] = []
     tasks = load(results, "tasks.json")
     if tasks is not None:
-        t = tasks["tasks"]
-        rpn = t["rpn"]
-        rows.append(
-            (
-                f"中置記法 → 逆ポーランド記法（深さ 1〜{rpn['config']['max_level']}）",
-                f"学習 {rpn['train_seconds']:.0f} 秒でテストの完全一致率 "
-                f"{rpn['test_exact_match'] * 100:.1f}%（より深い式の汎化"
-                f"テストは {rpn['general_exact_match'] * 100:.1f}%）",
-            )
-        )
-        simple = [t[k] for k in ("copy", "reverse", "sort")]
-        seconds = statistics.median(s["train_seconds"] for s in simple)
-        rows.append(
-            (
-                "コピー・反転・ソート（長さ 1〜"
-                f"{simple[0]['config']['max_level']}）",
-                f"各 {seconds:.0f} 秒前後で "
-                + "・".join(
-                    f"{s['test_exact_match'] * 100:.1f}%" for s in simple
-                ),
-            )
-        )
+        rows.extend(_task_rows(tasks))
     mini = load(results, "minilang_lm.json")
     if mini is not None:
-        rows.append(
-            (
-                "ミニ言語のプログラム生成",
-                f"生成したプログラムの {mini['acceptance_rate'] * 100:.1f}% が"
-                "構文解析器に受理され、"
-                f"{mini['run_rate'] * 100:.1f}% が最後まで評価できる"
-                "（未定義の変数や 0 除算で止まるものを除く）",
-            )
-        )
+        rows.append(_minilang_row(mini))
     kv = load(results, "kv_cache.json")
     if kv is not None:
-        g = kv["generation"]
-        strategy = "貪欲法" if g["strategy"] == "greedy" else g["strategy"]
-        r = kv["speedup"]["cpu"]
-        ok = all(c["passed"] for c in kv["checks"])
-        rows.append(
-            (
-                f"KV キャッシュ（{g['new_tokens']} トークンの{strategy}の生成）",
-                f"キャッシュなしの {r['median']:.1f} 倍の速さ（CPU 時間の比の"
-                f"中央値、{r['rounds']} 回の範囲 {r['min']:.1f}〜"
-                f"{r['max']:.1f} 倍）で、出力のトークン列は"
-                f"{'同一' if ok else '不一致'}",
-            )
-        )
+        rows.append(_kv_cache_row(kv))
     sh = load(results, "shakespeare.json")
     if sh is not None:
-        sh = normalize_shakespeare(sh)
-        c = sh["config"]
-        runs = sh["runs"]
-        # 壁時計の時間はほかの作業の負荷で大きく揺れるので、CPU 時間で示す
-        key = "cpu_seconds" if "cpu_seconds" in runs[0] else "train_seconds"
-        seconds = statistics.median(r[key] for r in runs)
-        recipe = recipe_text(sh["recipe"])
-        if len(runs) == 1:
-            detail = f"種 {runs[0]['seed']}"
-        else:
-            detail = (
-                "種 "
-                + "・".join(str(r["seed"]) for r in runs)
-                + " の平均。それぞれ "
-                + "・".join(f"{r['val_loss']:.3f}" for r in runs)
-            )
-        rows.append(
-            (
-                f"tinyshakespeare（{c['n_layers']} 層・{c['d_model']} 次元・"
-                f"{runs[0]['steps']} 反復）",
-                f"検証損失 {sh['val_loss_mean']:.3f}（{recipe}。{detail}、"
-                f"学習 1 回の CPU 時間 {seconds:.0f} 秒）",
-            )
-        )
+        rows.append(_shakespeare_row(sh))
     return rows
 
 

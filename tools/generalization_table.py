@@ -141,11 +141,9 @@ def constrained_values(
     return book
 
 
-def failure_values(records: Sequence[dict[str, Any]]) -> dict[str, str]:
-    """基準の全部の種をまとめた、失敗の分析。"""
-    rows = [x for r in records for x in r["rows"]]
+def _length_values(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """深さ × 入力の長さの正解率と、深さごとの長さの範囲。"""
     book: dict[str, str] = {}
-    # 深さ × 長さ
     for d in DEPTHS:
         for lo, hi in LENGTH_BINS:
             sel = [
@@ -162,14 +160,18 @@ def failure_values(records: Sequence[dict[str, Any]]) -> dict[str, str]:
             continue
         book[f"fail_d{d}_len_range"] = f"{min(lens)}〜{max(lens)}"
         book[f"fail_d{d}_len_mean"] = f"{mean(lens):.1f}"
+    return book
+
+
+def _paren_and_short_values(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """深さ 4〜6 を括弧の深さで分けた正解率と、学習の長さに収まる式の正解率。"""
+    book: dict[str, str] = {}
     # 学習した長さの上限（深さ 1〜3 のテストの最長）
-    book["fail_train_max_len"] = str(
-        max(x["length"] for x in rows if x["depth"] <= 3)
-    )
+    max_len = max(x["length"] for x in rows if x["depth"] <= 3)
+    book["fail_train_max_len"] = str(max_len)
     book["fail_test_max_paren"] = str(
         max(x["paren"] for x in rows if x["depth"] <= 3)
     )
-    # 深さ 4〜6 を括弧の深さで分ける
     for d in ("4", "5", "6"):
         for p in range(0, 7):
             sel = [
@@ -179,8 +181,6 @@ def failure_values(records: Sequence[dict[str, Any]]) -> dict[str, str]:
             if n:
                 book[f"fail_d{d}_paren{p}"] = "―" if n < 20 else pct(rate)
                 book[f"fail_d{d}_paren{p}_n"] = str(n)
-    # 学習の範囲の長さ（テストの最長以下）に収まる深い式だけの正解率
-    max_len = max(x["length"] for x in rows if x["depth"] <= 3)
     for d in ("4", "5", "6"):
         sel = [
             x
@@ -190,7 +190,12 @@ def failure_values(records: Sequence[dict[str, Any]]) -> dict[str, str]:
         rate, n = _rate(sel)
         book[f"fail_d{d}_short"] = "―" if n < 20 else pct(rate)
         book[f"fail_d{d}_short_n"] = str(n)
-    # 深い式の間違いの種類と位置
+    return book
+
+
+def _error_values(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """深い式の間違いの種類と、最初に間違えた位置。"""
+    book: dict[str, str] = {}
     wrong = [x for x in rows if x["depth"] >= 4 and not x["correct"]]
     kinds = Counter(x["err_kind"] for x in wrong)
     for kind, n in kinds.items():
@@ -203,6 +208,16 @@ def failure_values(records: Sequence[dict[str, Any]]) -> dict[str, str]:
     book["fail_err_pos_rel_mean"] = pct(mean(rel))
     book["fail_err_pos_first_half"] = pct(mean(v < 0.5 for v in rel))
     return book
+
+
+def failure_values(records: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """基準の全部の種をまとめた、失敗の分析。"""
+    rows = [x for r in records for x in r["rows"]]
+    return {
+        **_length_values(rows),
+        **_paren_and_short_values(rows),
+        **_error_values(rows),
+    }
 
 
 def task_values() -> dict[str, str]:
