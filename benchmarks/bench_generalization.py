@@ -72,6 +72,7 @@ from easy_transformer.tasks import (
     RPN_NAMES,
     Pair,
     PairDataset,
+    Splits,
     make_splits,
     make_vocab,
     random_expr_source,
@@ -241,6 +242,93 @@ def beam_predictions(
     return out
 
 
+def training_pairs(
+    variant: str,
+    seed: int,
+    cfg: Seq2SeqConfig,
+    splits: Splits,
+    deep: dict[int, list[Pair]],
+) -> tuple[list[Pair], list[Pair]]:
+    """手に合わせた (学習の組, 検証の組)。
+
+    mix4 は学習データの一部を深さ 4 の式に、stack は出力をスタックの
+    高さ付きの形にする。
+    """
+    train = list(splits.train)
+    if variant == "mix4":
+        # 評価セットと重複しない深さ 4 の式で、学習データの一部を置き換える
+        seen = {s for pairs in deep.values() for s, _ in pairs}
+        n_mix = int(MIX_FRACTION * len(train))
+        extra = draw_exprs(
+            random.Random(seed + 1000), MIX_DEPTH, n_mix, seen, cfg.max_len
+        )
+        train[-n_mix:] = extra
+        random.Random(seed).shuffle(train)
+    fmt = failure.with_stack_heights if variant == "stack" else str
+    train_pairs = [(s, fmt(t)) for s, t in train]
+    valid_pairs = [(s, fmt(t)) for s, t in splits.valid]
+    return train_pairs, valid_pairs
+
+
+def make_trainer(
+    model: Transformer,
+    cfg: Seq2SeqConfig,
+    seed: int,
+    train_pairs: list[Pair],
+    valid_pairs: list[Pair],
+    vocab: Tokenizer,
+) -> Trainer:
+    """長さでまとめたバッチで学習する Trainer（基準と同じ設定）。"""
+    train_set = PairDataset(train_pairs, vocab)
+    lengths = [len(s) + len(t) for s, t in train_pairs]
+    loader = DataLoader(
+        train_set,
+        batch_sampler=LengthGroupedBatches(lengths, cfg.batch_size),
+        collate_fn=_collate_tuple,
+    )
+    val_loader = make_dataloader(
+        PairDataset(valid_pairs, vocab),
+        cfg.batch_size,
+        shuffle=False,
+        drop_last=False,
+        collate_fn=_collate_tuple,
+    )
+    tc = make_train_config(
+        cfg,
+        betas=(0.9, 0.98),
+        seed=seed,
+        device="cpu",
+        progress=False,
+        out_dir=None,
+    )
+    return Trainer(model, tc, loader, seq2seq_loss, val_data=val_loader)
+
+
+def train_and_record(
+    trainer: Trainer, variant: str, seed: int, cfg: Seq2SeqConfig
+) -> dict[str, Any]:
+    """学習し、時間・ステップ数・パラメータ数・最後の検証損失を記録する。"""
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    history = trainer.train()
+    seconds = time.perf_counter() - t0
+    cpu_seconds = time.process_time() - c0
+    return {
+        "variant": variant,
+        "description": VARIANTS[variant],
+        "seed": seed,
+        "config": asdict(cfg),
+        "steps": trainer.step,
+        "train_seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "n_params": sum(p.numel() for p in trainer.model.parameters()),
+        "final_val_loss": next(
+            (h["val_loss"] for h in reversed(history) if "val_loss" in h),
+            None,
+        ),
+    }
+
+
 def run(
     variant: str,
     seed: int,
@@ -270,19 +358,9 @@ def run(
     deep = eval_sets(cfg.max_len)
     if smoke:
         deep = {d: pairs[:10] for d, pairs in deep.items()}
-    train = list(splits.train)
-    if variant == "mix4":
-        # 評価セットと重複しない深さ 4 の式で、学習データの一部を置き換える
-        seen = {s for pairs in deep.values() for s, _ in pairs}
-        n_mix = int(MIX_FRACTION * len(train))
-        extra = draw_exprs(
-            random.Random(seed + 1000), MIX_DEPTH, n_mix, seen, cfg.max_len
-        )
-        train[-n_mix:] = extra
-        random.Random(seed).shuffle(train)
-    fmt = failure.with_stack_heights if variant == "stack" else str
-    train_pairs = [(s, fmt(t)) for s, t in train]
-    valid_pairs = [(s, fmt(t)) for s, t in splits.valid]
+    train_pairs, valid_pairs = training_pairs(
+        variant, seed, cfg, splits, deep
+    )
     all_pairs = [
         *train_pairs,
         *valid_pairs,
@@ -294,50 +372,10 @@ def run(
         return evaluate_saved(from_model, seed, cfg, splits.test, deep)
     seed_everything(seed)
     model = make_model(variant, cfg, vocab.vocab_size)
-
-    train_set = PairDataset(train_pairs, vocab)
-    lengths = [len(s) + len(t) for s, t in train_pairs]
-    loader = DataLoader(
-        train_set,
-        batch_sampler=LengthGroupedBatches(lengths, cfg.batch_size),
-        collate_fn=_collate_tuple,
+    trainer = make_trainer(
+        model, cfg, seed, train_pairs, valid_pairs, vocab
     )
-    val_loader = make_dataloader(
-        PairDataset(valid_pairs, vocab),
-        cfg.batch_size,
-        shuffle=False,
-        drop_last=False,
-        collate_fn=_collate_tuple,
-    )
-    tc = make_train_config(
-        cfg,
-        betas=(0.9, 0.98),
-        seed=seed,
-        device="cpu",
-        progress=False,
-        out_dir=None,
-    )
-    trainer = Trainer(model, tc, loader, seq2seq_loss, val_data=val_loader)
-    t0 = time.perf_counter()
-    c0 = time.process_time()
-    history = trainer.train()
-    seconds = time.perf_counter() - t0
-    cpu_seconds = time.process_time() - c0
-
-    record: dict[str, Any] = {
-        "variant": variant,
-        "description": VARIANTS[variant],
-        "seed": seed,
-        "config": asdict(cfg),
-        "steps": trainer.step,
-        "train_seconds": seconds,
-        "cpu_seconds": cpu_seconds,
-        "n_params": sum(p.numel() for p in model.parameters()),
-        "final_val_loss": next(
-            (h["val_loss"] for h in reversed(history) if "val_loss" in h),
-            None,
-        ),
-    }
+    record = train_and_record(trainer, variant, seed, cfg)
     record.update(evaluate(model, vocab, variant, splits.test, deep))
     return record
 
