@@ -112,3 +112,28 @@ def test_comparisons_record_the_method_and_the_output_check() -> None:
         assert checks and all(c["passed"] for c in checks), name
         env = d["environment"]
         assert env["threads"] >= 1 and "commit" in env, name
+
+
+@pytest.mark.parametrize(
+    ("seconds", "exact", "verdict"),
+    [
+        (100.0, 0.995, "どちらも達成"),
+        (301.0, 0.995, "時間は届かず"),
+        (100.0, 0.98, "一致率は届かず"),
+        (301.0, 0.98, "時間・一致率は届かず"),
+    ],
+)
+def test_task_row_says_whether_the_targets_were_met(
+    seconds: float, exact: float, verdict: str
+) -> None:
+    task = {
+        "config": {"max_level": 3, "n_train": 40000},
+        "train_seconds": seconds,
+        "steps": 3500,
+        "test_exact_match": exact,
+        "general_exact_match": 0.1,
+        "time_limit_seconds": 300,
+        "exact_match_target": 0.99,
+    }
+    [(_, text)] = report._tasks({"tasks": {"rpn": task}})
+    assert text.endswith(f"（目標: 5 分以内・99% 以上。{verdict}）")

@@ -220,11 +220,23 @@ def _tasks(d: Json) -> Rows:
         c = t["config"]
         limit = t.get("time_limit_seconds")
         target = t.get("exact_match_target")
-        goal = (
-            f"（目標: {limit / 60:.0f} 分以内・{target * 100:.0f}% 以上）"
-            if limit and target
-            else ""
-        )
+        goal = ""
+        if limit and target:
+            missed = [
+                what
+                for what, ok in (
+                    ("時間", t["train_seconds"] <= limit),
+                    ("一致率", t["test_exact_match"] >= target),
+                )
+                if not ok
+            ]
+            verdict = (
+                "・".join(missed) + "は届かず" if missed else "どちらも達成"
+            )
+            goal = (
+                f"（目標: {limit / 60:.0f} 分以内・{target * 100:.0f}% 以上。"
+                f"{verdict}）"
+            )
         rows.append(
             (
                 f"{name}（レベル 1〜{c['max_level']}、{c['n_train']:,} 例）",
