@@ -33,11 +33,15 @@ RoPE に替えたもの。nanoGPT と同じ作り方（nanogpt_gelu）と比べ�
 損失も記録する（20 バッチの見積もりがどれだけ揺れるかを見るため）。
 `--speed-check` を付けると、同じ実行の中でパッケージの既定の作り方と
 交互に学習を進め、回ごとの CPU 時間の比（速さが落ちていないか）を測る。
-`--rebook` は学習せず、記録から本文に入れる文字列（"book"）だけを
-作り直す。
+`--speed-only` は学習せず、速さの比だけを `--speed-rounds` 回（既定 30）
+測り直して、記録の speed_check と "book" を置き換える（回数を増やして
+比の見積もりを確かにするため）。`--rebook` は学習せず、記録から本文に
+入れる文字列（"book"）だけを作り直す。
 
     .venv/bin/python benchmarks/bench_shakespeare.py [--recipe final]
         [--seeds 0 1 2] [--jobs 3] [--speed-check] [--rebook]
+    .venv/bin/python benchmarks/bench_shakespeare.py --speed-only \
+        [--speed-rounds 30]
 
 データが無い（または中身が記録と違う）ときは、終了コード 1 で終わる。
 結果は `benchmarks/results/shakespeare.json`（`--recipe final`）か
@@ -200,25 +204,31 @@ def build(
         val_data=random_windows(val_ids, cfg.block_size, cfg.batch_size),
     )
     if recipe.decay_embeddings:
-        # nanoGPT と同じく、2 次元以上のパラメータすべてに重み減衰
-        groups = [
-            {
-                "params": [p for p in model.parameters() if p.dim() >= 2],
-                "weight_decay": config.weight_decay,
-            },
-            {
-                "params": [p for p in model.parameters() if p.dim() < 2],
-                "weight_decay": 0.0,
-            },
-        ]
-        assert sum(len(g["params"]) for g in groups) == len(
-            [p for g in param_groups(model, 0.0) for p in g["params"]]
-        )
-        trainer.optimizer = torch.optim.AdamW(
-            groups, lr=cfg.lr, betas=config.betas
-        )
-        trainer.scheduler = make_scheduler(trainer.optimizer, config)
+        decay_all_matrices(trainer, config)
     return trainer, val_ids, tok.vocab_size
+
+
+def decay_all_matrices(trainer: Trainer, config: TrainConfig) -> None:
+    """nanoGPT と同じく、2 次元以上のパラメータすべてに重み減衰をかける
+    オプティマイザ（と学習率の予定）に替える（埋め込みにもかかる）。"""
+    model = trainer.model
+    groups = [
+        {
+            "params": [p for p in model.parameters() if p.dim() >= 2],
+            "weight_decay": config.weight_decay,
+        },
+        {
+            "params": [p for p in model.parameters() if p.dim() < 2],
+            "weight_decay": 0.0,
+        },
+    ]
+    assert sum(len(g["params"]) for g in groups) == len(
+        [p for g in param_groups(model, 0.0) for p in g["params"]]
+    )
+    trainer.optimizer = torch.optim.AdamW(
+        groups, lr=config.lr, betas=config.betas
+    )
+    trainer.scheduler = make_scheduler(trainer.optimizer, config)
 
 
 @torch.no_grad()
@@ -358,7 +368,21 @@ def result_path(recipe: str, tag: str = "") -> Path:
     return RESULTS / f"{name}.json"
 
 
-def main() -> None:
+def respeed(path: Path, rounds: int) -> None:
+    """記録の速さの比だけを rounds 回で測り直し、"book" も作り直す。"""
+    result = json.loads(path.read_text(encoding="utf-8"))
+    check = speed_check(result["recipe_name"], rounds, 20)
+    check["environment"] = environment()  # 学習とは別の時に測った
+    result["speed_check"] = check
+    result["book"] = make_book(result)
+    write_json(path, result)
+    r = check["time_ratio_package_over_recipe"]
+    print(
+        f"速さの比（既定 / {result['recipe_name']}）: {describe_ratio(r)}"
+    )
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", choices=list(RECIPES), default="final")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -366,6 +390,17 @@ def main() -> None:
         "--jobs", type=int, default=1, help="並べて学習する種の数"
     )
     parser.add_argument("--speed-check", action="store_true")
+    parser.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="学習せず、記録の速さの比だけを測り直す",
+    )
+    parser.add_argument(
+        "--speed-rounds",
+        type=int,
+        default=None,
+        help="速さの比を測る回数（既定: --speed-check は 5、--speed-only は 30）",
+    )
     parser.add_argument(
         "--smoke", action="store_true", help="20 ステップだけの動作確認"
     )
@@ -376,15 +411,11 @@ def main() -> None:
     )
     add_threads_argument(parser)
     add_rebook_argument(parser)
-    args = parser.parse_args()
-    if args.rebook:
-        rebook(result_path(args.recipe, args.tag), make_book)
-        return
-    if args.threads != 1:
-        raise SystemExit("この計測は 1 スレッド（--threads 1）で行います。")
-    set_threads(args.threads)
-    load_text()  # データが無ければここで終了コード 1
+    return parser.parse_args()
 
+
+def train_all(args: argparse.Namespace) -> dict[str, Any]:
+    """種ごとに学習し（--jobs なら並べて）、記録を作る。"""
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
             runs = list(
@@ -397,7 +428,6 @@ def main() -> None:
             )
     else:
         runs = [train_one(args.recipe, s, args.smoke) for s in args.seeds]
-    mean = statistics.mean(r["val_loss"] for r in runs)
     result: dict[str, Any] = {
         "description": "tinyshakespeare の文字単位 GPT（nanoGPT の "
         "shakespeare_char の CPU の例と同じ大きさと学習の予定）",
@@ -405,7 +435,7 @@ def main() -> None:
         "recipe": asdict(RECIPES[args.recipe]),
         "config": asdict(TEXT_LM_CONFIG),
         "runs": runs,
-        "val_loss_mean": mean,
+        "val_loss_mean": statistics.mean(r["val_loss"] for r in runs),
         "val_loss_full_mean": statistics.mean(
             r["val_loss_full"] for r in runs
         ),
@@ -414,15 +444,31 @@ def main() -> None:
         "environment": environment(),
     }
     if args.speed_check:
-        result["speed_check"] = speed_check(
-            args.recipe, 2 if args.smoke else 5, 20
-        )
+        rounds = args.speed_rounds or (2 if args.smoke else 5)
+        result["speed_check"] = speed_check(args.recipe, rounds, 20)
     result["book"] = make_book(result)
+    return result
+
+
+def main() -> None:
+    args = parse_args()
+    path = result_path(args.recipe, args.tag)
+    if args.rebook:
+        rebook(path, make_book)
+        return
+    if args.threads != 1:
+        raise SystemExit("この計測は 1 スレッド（--threads 1）で行います。")
+    set_threads(args.threads)
+    load_text()  # データが無ければここで終了コード 1
+    if args.speed_only:
+        respeed(path, args.speed_rounds or 30)
+        return
+    result = train_all(args)
     if not args.smoke:
-        write_json(result_path(args.recipe, args.tag), result)
+        write_json(path, result)
     print(
         f"{args.recipe}: 検証損失 {result['book']['val_losses']}"
-        f"（平均 {mean:.4f}、参考 {REFERENCE_VAL_LOSS}）"
+        f"（平均 {result['val_loss_mean']:.4f}、参考 {REFERENCE_VAL_LOSS}）"
     )
     if args.speed_check:
         r = result["speed_check"]["time_ratio_package_over_recipe"]
