@@ -324,6 +324,7 @@ def make_book(result: dict[str, Any]) -> dict[str, str]:
     if "speed_check" in result:
         r = result["speed_check"]["time_ratio_package_over_recipe"]
         book["speed_ratio"] = describe_ratio(r)
+        book["speed_rounds"] = str(r["rounds"])
         package = result_path("package")
         if result["recipe_name"] != "package" and package.exists():
             book |= catch_up(result, json.loads(package.read_text("utf-8")))
