@@ -51,16 +51,14 @@ from typing import Any
 import torch
 from _common import environment, write_json
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
 from easy_transformer._experiment import make_train_config
 from easy_transformer.embedding import RotaryEmbedding
 from easy_transformer.minilang import depth, parse_expr
 from easy_transformer.model_io import load_model
 from easy_transformer.seq2seq_experiment import (
-    LengthGroupedBatches,
     Seq2SeqConfig,
-    _collate_tuple,
+    _make_loaders,
     _transformer_config,
     decode_output,
     predict,
@@ -71,17 +69,15 @@ from easy_transformer.tasks import (
     EOS_ID,
     RPN_NAMES,
     Pair,
-    PairDataset,
     Splits,
     make_splits,
     make_vocab,
     random_expr_source,
     solve_rpn,
 )
-from easy_transformer.tokenizer import Tokenizer
+from easy_transformer.tokenizer import CharTokenizer, Tokenizer
 from easy_transformer.training import (
     Trainer,
-    make_dataloader,
     seed_everything,
 )
 from easy_transformer.transformer import Transformer
@@ -242,17 +238,17 @@ def beam_predictions(
     return out
 
 
-def training_pairs(
+def variant_splits(
     variant: str,
     seed: int,
     cfg: Seq2SeqConfig,
     splits: Splits,
     deep: dict[int, list[Pair]],
-) -> tuple[list[Pair], list[Pair]]:
-    """手に合わせた (学習の組, 検証の組)。
+) -> Splits:
+    """手に合わせて学習と検証の組を変えた Splits。
 
     mix4 は学習データの一部を深さ 4 の式に、stack は出力をスタックの
-    高さ付きの形にする。
+    高さ付きの形にする。テストと汎化テストはそのまま。
     """
     train = list(splits.train)
     if variant == "mix4":
@@ -265,34 +261,25 @@ def training_pairs(
         train[-n_mix:] = extra
         random.Random(seed).shuffle(train)
     fmt = failure.with_stack_heights if variant == "stack" else str
-    train_pairs = [(s, fmt(t)) for s, t in train]
-    valid_pairs = [(s, fmt(t)) for s, t in splits.valid]
-    return train_pairs, valid_pairs
+    return replace(
+        splits,
+        train=[(s, fmt(t)) for s, t in train],
+        valid=[(s, fmt(t)) for s, t in splits.valid],
+    )
 
 
 def make_trainer(
     model: Transformer,
     cfg: Seq2SeqConfig,
     seed: int,
-    train_pairs: list[Pair],
-    valid_pairs: list[Pair],
-    vocab: Tokenizer,
+    splits: Splits,
+    vocab: CharTokenizer,
 ) -> Trainer:
-    """長さでまとめたバッチで学習する Trainer（基準と同じ設定）。"""
-    train_set = PairDataset(train_pairs, vocab)
-    lengths = [len(s) + len(t) for s, t in train_pairs]
-    loader = DataLoader(
-        train_set,
-        batch_sampler=LengthGroupedBatches(lengths, cfg.batch_size),
-        collate_fn=_collate_tuple,
-    )
-    val_loader = make_dataloader(
-        PairDataset(valid_pairs, vocab),
-        cfg.batch_size,
-        shuffle=False,
-        drop_last=False,
-        collate_fn=_collate_tuple,
-    )
+    """基準（train_seq2seq）と同じデータの読み方と学習の設定の Trainer。
+
+    途中の完全一致率の評価（eval_fn）は付けない。
+    """
+    loader, val_loader = _make_loaders(splits, vocab, cfg, seed)
     tc = make_train_config(
         cfg,
         betas=(0.9, 0.98),
@@ -358,12 +345,10 @@ def run(
     deep = eval_sets(cfg.max_len)
     if smoke:
         deep = {d: pairs[:10] for d, pairs in deep.items()}
-    train_pairs, valid_pairs = training_pairs(
-        variant, seed, cfg, splits, deep
-    )
+    splits = variant_splits(variant, seed, cfg, splits, deep)
     all_pairs = [
-        *train_pairs,
-        *valid_pairs,
+        *splits.train,
+        *splits.valid,
         *splits.test,
         *(p for v in deep.values() for p in v),
     ]
@@ -372,9 +357,7 @@ def run(
         return evaluate_saved(from_model, seed, cfg, splits.test, deep)
     seed_everything(seed)
     model = make_model(variant, cfg, vocab.vocab_size)
-    trainer = make_trainer(
-        model, cfg, seed, train_pairs, valid_pairs, vocab
-    )
+    trainer = make_trainer(model, cfg, seed, splits, vocab)
     record = train_and_record(trainer, variant, seed, cfg)
     record.update(evaluate(model, vocab, variant, splits.test, deep))
     return record
