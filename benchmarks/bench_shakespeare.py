@@ -281,7 +281,7 @@ def train_one(recipe_name: str, seed: int, smoke: bool) -> dict[str, Any]:
 
 
 def speed_check(
-    recipe_name: str, rounds: int, steps: int
+    recipe_name: str, rounds: int, steps: int = 20
 ) -> dict[str, Any]:
     """パッケージの既定の作り方と交互に学習を進め、CPU 時間の比を測る。"""
     text = load_text()
@@ -325,6 +325,7 @@ def make_book(result: dict[str, Any]) -> dict[str, str]:
         r = result["speed_check"]["time_ratio_package_over_recipe"]
         book["speed_ratio"] = describe_ratio(r)
         book["speed_rounds"] = str(r["rounds"])
+        book["speed_steps"] = str(result["speed_check"]["steps_per_round"])
         package = result_path("package")
         if result["recipe_name"] != "package" and package.exists():
             book |= catch_up(result, json.loads(package.read_text("utf-8")))
@@ -372,7 +373,7 @@ def result_path(recipe: str, tag: str = "") -> Path:
 def respeed(path: Path, rounds: int) -> None:
     """記録の速さの比だけを rounds 回で測り直し、"book" も作り直す。"""
     result = json.loads(path.read_text(encoding="utf-8"))
-    check = speed_check(result["recipe_name"], rounds, 20)
+    check = speed_check(result["recipe_name"], rounds)
     check["environment"] = environment()  # 学習とは別の時に測った
     result["speed_check"] = check
     result["book"] = make_book(result)
@@ -446,7 +447,7 @@ def train_all(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.speed_check:
         rounds = args.speed_rounds or (2 if args.smoke else 5)
-        result["speed_check"] = speed_check(args.recipe, rounds, 20)
+        result["speed_check"] = speed_check(args.recipe, rounds)
     result["book"] = make_book(result)
     return result
 
